@@ -1,0 +1,148 @@
+package codec
+
+import (
+	"io"
+	"net"
+
+	"github.com/gobwas/pool/pbytes"
+	"github.com/gobwas/ws"
+)
+
+// headerArena is the size of the pooled buffers that frame headers are
+// encoded into: room for 292 headers of the longest kind.
+const headerArena = 4096
+
+// Batch gathers encoded frames for one vectored write (writev on a TCP
+// connection). For the server role a frame is its header, encoded into a
+// pooled arena, followed by the caller's payload itself: no payload is
+// copied. For the client role the header and the payload masked with a fresh
+// key go into one pooled buffer; the caller's bytes are never changed.
+//
+// A payload added to a Batch must not be modified until the Batch has been
+// written and Reset. The zero Batch needs its Role set before use. A Batch
+// is not safe for concurrent use.
+type Batch struct {
+	Role Role
+
+	bufs  net.Buffers // the write, in order
+	vec   net.Buffers // scratch for WriteTo, which consumes its receiver
+	arena []byte      // current header arena: arena[:len] is used
+	owned [][]byte    // pooled buffers to return on Reset
+	size  int64
+}
+
+// Len returns the number of bytes the batch would write.
+func (b *Batch) Len() int64 { return b.size }
+
+// Segments returns the number of buffers in the batch (a vectored write's
+// segment count).
+func (b *Batch) Segments() int { return len(b.bufs) }
+
+// Add encodes one frame with payload p. rsv carries the reserved bits of a
+// negotiated extension (0 otherwise).
+func (b *Batch) Add(fin bool, op ws.OpCode, rsv byte, p []byte) {
+	h := ws.Header{Fin: fin, Rsv: rsv, OpCode: op, Length: int64(len(p))}
+	if b.Role == Client {
+		h.Masked = true
+		h.Mask = NewMask()
+		buf := pbytes.GetLen(HeaderLen(h.Length, true) + len(p))
+		n := PutHeader(buf, h)
+		MaskInto(buf[n:], p, h.Mask)
+		b.owned = append(b.owned, buf)
+		b.bufs = append(b.bufs, buf)
+		b.size += int64(len(buf))
+		return
+	}
+	if cap(b.arena)-len(b.arena) < MaxHeaderLen {
+		if b.arena != nil {
+			b.owned = append(b.owned, b.arena)
+		}
+		b.arena = pbytes.GetCap(headerArena)
+	}
+	start := len(b.arena)
+	n := PutHeader(b.arena[start:start+MaxHeaderLen], h)
+	b.arena = b.arena[:start+n]
+	hdr := b.arena[start : start+n : start+n]
+	b.appendSegment(hdr)
+	if len(p) > 0 {
+		b.bufs = append(b.bufs, p)
+	}
+	b.size += int64(n + len(p))
+}
+
+// appendSegment appends a header, merging it with the previous segment when
+// that one ends where it begins in the arena (frames with empty payloads).
+func (b *Batch) appendSegment(hdr []byte) {
+	if k := len(b.bufs) - 1; k >= 0 {
+		last := b.bufs[k]
+		if len(last) > 0 && cap(last) == len(last) && len(b.arena) >= len(hdr)+len(last) &&
+			&b.arena[len(b.arena)-len(hdr)-len(last)] == &last[0] {
+			b.bufs[k] = b.arena[len(b.arena)-len(hdr)-len(last) : len(b.arena) : len(b.arena)]
+			return
+		}
+	}
+	b.bufs = append(b.bufs, hdr)
+}
+
+// AddMessage encodes p as a message of type op split into frames of at most
+// fragment bytes each (one frame when fragment <= 0 or p fits).
+func (b *Batch) AddMessage(op ws.OpCode, p []byte, fragment int) {
+	for h, part := range Fragments(op, p, fragment) {
+		b.Add(h.Fin, h.OpCode, 0, part)
+	}
+}
+
+// AddEncoded appends bytes that are already a whole encoded frame (a
+// Prepared frame's, or a worker's result). They must not change until Reset.
+func (b *Batch) AddEncoded(frame []byte) {
+	if len(frame) == 0 {
+		return
+	}
+	b.bufs = append(b.bufs, frame)
+	b.size += int64(len(frame))
+}
+
+// WriteTo writes the batch to w with one vectored write where w supports it
+// (*net.TCPConn, *net.UnixConn) and returns the number of bytes written. The
+// batch keeps its frames until Reset.
+func (b *Batch) WriteTo(w io.Writer) (int64, error) {
+	switch len(b.bufs) {
+	case 0:
+		return 0, nil
+	case 1:
+		n, err := w.Write(b.bufs[0])
+		return int64(n), err
+	}
+	b.vec = append(b.vec[:0], b.bufs...)
+	n, err := b.vec.WriteTo(w)
+	clear(b.vec[:cap(b.vec)])
+	return n, err
+}
+
+// Reset empties the batch and returns its pooled buffers.
+func (b *Batch) Reset() {
+	for i, buf := range b.owned {
+		pbytes.Put(buf)
+		b.owned[i] = nil
+	}
+	b.owned = b.owned[:0]
+	if b.arena != nil {
+		b.arena = b.arena[:0]
+	}
+	clear(b.bufs)
+	b.bufs = b.bufs[:0]
+	b.size = 0
+}
+
+// Release resets the batch and returns its last header arena to the pool,
+// so that an idle owner holds no pooled buffer.
+func (b *Batch) Release() {
+	b.Reset()
+	if b.arena != nil {
+		pbytes.Put(b.arena)
+		b.arena = nil
+	}
+	b.bufs = nil
+	b.vec = nil
+	b.owned = nil
+}
