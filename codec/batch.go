@@ -41,18 +41,14 @@ func (b *Batch) Segments() int { return len(b.bufs) }
 // Add encodes one frame with payload p. rsv carries the reserved bits of a
 // negotiated extension (0 otherwise).
 func (b *Batch) Add(fin bool, op ws.OpCode, rsv byte, p []byte) {
-	h := ws.Header{Fin: fin, Rsv: rsv, OpCode: op, Length: int64(len(p))}
 	if b.Role == Client {
-		h.Masked = true
-		h.Mask = NewMask()
-		buf := pbytes.GetLen(HeaderLen(h.Length, true) + len(p))
-		n := PutHeader(buf, h)
-		MaskInto(buf[n:], p, h.Mask)
+		buf := EncodeFrame(Client, fin, op, rsv, p)
 		b.owned = append(b.owned, buf)
 		b.bufs = append(b.bufs, buf)
 		b.size += int64(len(buf))
 		return
 	}
+	h := ws.Header{Fin: fin, Rsv: rsv, OpCode: op, Length: int64(len(p))}
 	if cap(b.arena)-len(b.arena) < MaxHeaderLen {
 		if b.arena != nil {
 			b.owned = append(b.owned, b.arena)
