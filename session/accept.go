@@ -1,0 +1,172 @@
+package session
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/wsactor/wsactor/codec"
+)
+
+// Accept upgrades an HTTP request to a WebSocket session (the server role).
+// On a request that is not a valid WebSocket handshake it answers with the
+// fitting status, writes nothing else, and returns an error that wraps
+// ErrHandshake: 426 Upgrade Required (with Sec-WebSocket-Version: 13) for a
+// request without the upgrade or with another protocol version, 400 for a
+// malformed one (method, key), 403 for an origin that is not allowed.
+//
+// The session starts at once: with Options.OnMessage its messages may
+// arrive before Accept returns.
+func Accept(w http.ResponseWriter, r *http.Request, opts *Options) (*Session, error) {
+	if opts == nil {
+		opts = &defaultOptions
+	}
+	if status, err := checkRequest(r, opts); err != nil {
+		if status == http.StatusUpgradeRequired {
+			w.Header().Set("Upgrade", "websocket")
+			w.Header().Set("Connection", "Upgrade")
+			w.Header().Set("Sec-WebSocket-Version", "13")
+		}
+		http.Error(w, err.Error(), status)
+		return nil, fmt.Errorf("%w: %v", ErrHandshake, err)
+	}
+	u := ws.HTTPUpgrader{
+		Timeout: opts.handshakeTimeout(),
+		Header:  opts.Header,
+	}
+	if len(opts.Subprotocols) > 0 {
+		u.Protocol = func(p string) bool { return containsToken(opts.Subprotocols, p) }
+	}
+	conn, rw, hs, err := u.Upgrade(r, w)
+	if err != nil {
+		if conn != nil {
+			conn.Close()
+		}
+		return nil, fmt.Errorf("%w: %v", ErrHandshake, err)
+	}
+	var initial []byte
+	if rw != nil && rw.Reader.Buffered() > 0 {
+		initial, _ = rw.Reader.Peek(rw.Reader.Buffered())
+	}
+	return newSession(conn, codec.Server, opts, hs.Protocol, initial), nil
+}
+
+// AcceptConn runs the server's opening handshake on conn, a connection the
+// caller accepted itself, within the handshake timeout, and returns the
+// session. On failure it answers with the fitting HTTP status (as Accept
+// does), closes conn and returns an error that wraps ErrHandshake.
+func AcceptConn(conn net.Conn, opts *Options) (*Session, error) {
+	if opts == nil {
+		opts = &defaultOptions
+	}
+	conn.SetDeadline(time.Now().Add(opts.handshakeTimeout()))
+	var host, origin string
+	u := ws.Upgrader{
+		Header: ws.HandshakeHeaderHTTP(opts.Header),
+		OnHost: func(h []byte) error {
+			host = string(h)
+			return nil
+		},
+		OnHeader: func(k, v []byte) error {
+			if strings.EqualFold(string(k), "Origin") {
+				origin = string(v)
+			}
+			return nil
+		},
+		OnBeforeUpgrade: func() (ws.HandshakeHeader, error) {
+			if err := checkOrigin(origin, host, opts.OriginPatterns); err != nil {
+				return nil, ws.RejectConnectionError(
+					ws.RejectionStatus(http.StatusForbidden),
+					ws.RejectionReason(err.Error()),
+				)
+			}
+			return nil, nil
+		},
+	}
+	if len(opts.Subprotocols) > 0 {
+		u.Protocol = func(p []byte) bool { return containsToken(opts.Subprotocols, string(p)) }
+	}
+	hs, err := u.Upgrade(conn)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("%w: %v", ErrHandshake, err)
+	}
+	conn.SetDeadline(time.Time{})
+	return newSession(conn, codec.Server, opts, hs.Protocol, nil), nil
+}
+
+// checkRequest checks what gobwas/ws's upgrader leaves to us or answers
+// with a less fitting status: the upgrade itself (426, so that a plain GET
+// learns which protocol to speak), the key's encoding, and the origin.
+func checkRequest(r *http.Request, opts *Options) (int, error) {
+	if !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", "websocket") {
+		return http.StatusUpgradeRequired, fmt.Errorf("not a WebSocket handshake: expected Connection: Upgrade and Upgrade: websocket")
+	}
+	if r.Method != http.MethodGet {
+		return http.StatusMethodNotAllowed, fmt.Errorf("WebSocket handshake must be a GET, not %s", r.Method)
+	}
+	if v := r.Header.Get("Sec-WebSocket-Version"); v != "13" {
+		if v == "" {
+			return http.StatusBadRequest, fmt.Errorf("missing Sec-WebSocket-Version")
+		}
+		return http.StatusUpgradeRequired, fmt.Errorf("unsupported Sec-WebSocket-Version %q: this server speaks 13", v)
+	}
+	key := r.Header.Get("Sec-WebSocket-Key")
+	if raw, err := base64.StdEncoding.DecodeString(key); err != nil || len(raw) != 16 {
+		return http.StatusBadRequest, fmt.Errorf("missing or malformed Sec-WebSocket-Key")
+	}
+	if err := checkOrigin(r.Header.Get("Origin"), r.Host, opts.OriginPatterns); err != nil {
+		return http.StatusForbidden, err
+	}
+	return 0, nil
+}
+
+// checkOrigin accepts a request without an Origin (not from a browser), one
+// from the server's own host, and one whose host matches a pattern.
+func checkOrigin(origin, host string, patterns []string) error {
+	if origin == "" {
+		return nil
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("malformed Origin %q", origin)
+	}
+	if strings.EqualFold(u.Host, host) {
+		return nil
+	}
+	for _, p := range patterns {
+		if p == "*" {
+			return nil
+		}
+		if ok, _ := path.Match(strings.ToLower(p), strings.ToLower(u.Host)); ok {
+			return nil
+		}
+	}
+	return fmt.Errorf("origin %q is not allowed (host %q); add it to Options.OriginPatterns", origin, host)
+}
+
+func headerHasToken(h http.Header, key, token string) bool {
+	for _, v := range h.Values(key) {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func containsToken(list []string, p string) bool {
+	for _, v := range list {
+		if v == p {
+			return true
+		}
+	}
+	return false
+}

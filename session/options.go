@@ -1,0 +1,162 @@
+package session
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/wsactor/wsactor/codec"
+)
+
+// Options configures a session. The zero value (or a nil *Options) gives
+// the defaults written beside each field. A session keeps the pointer: do
+// not change an Options value while sessions use it.
+type Options struct {
+	// Subprotocols lists the application protocols in order of preference.
+	// A server picks the first one the client offered; a client offers
+	// them all. Default: none.
+	Subprotocols []string
+
+	// OriginPatterns lists the origins a server accepts besides its own
+	// host, as path.Match patterns over the origin's host[:port]
+	// ("*.example.com", "localhost:*"); "*" accepts every origin. A request
+	// without an Origin header (not from a browser) is always accepted.
+	// Default: same host only.
+	OriginPatterns []string
+
+	// HandshakeTimeout bounds the opening handshake and, unless
+	// CloseTimeout is set, the closing one. Default 30 s.
+	HandshakeTimeout time.Duration
+
+	// CloseTimeout bounds the closing handshake: from sending our close
+	// frame (or receiving the peer's) to the TCP teardown. Default: the
+	// handshake timeout.
+	CloseTimeout time.Duration
+
+	// IdleTimeout closes the session with 1001 (going away) when nothing is
+	// received for that long; after half of it without a byte a ping is
+	// sent. Negative disables it. Default: 60 s for servers, off for
+	// clients.
+	IdleTimeout time.Duration
+
+	// MaxMessageSize limits an inbound message; a bigger one closes the
+	// session with 1009. Negative means no limit. Default 16 MiB.
+	MaxMessageSize int64
+
+	// MaxFrameSize limits an inbound frame. Default: no limit beyond
+	// MaxMessageSize.
+	MaxFrameSize int64
+
+	// MailboxSize is how many commands may wait for the session; a command
+	// beyond it completes with ErrMailboxFull. Default 1024.
+	MailboxSize int
+
+	// InboundSize is the capacity of the Messages channel when OnMessage is
+	// nil. Default 16.
+	InboundSize int
+
+	// ReadBufferSize is the size of the pooled buffer a read borrows while
+	// bytes arrive. Default 4096.
+	ReadBufferSize int
+
+	// WriteCoalesce is how many bytes of ready frames the session gathers
+	// into one vectored write at most. Default 256 KiB.
+	WriteCoalesce int
+
+	// FragmentSize splits outgoing messages into frames of at most this
+	// many payload bytes. Default 0: one frame per message.
+	FragmentSize int
+
+	// OnMessage, when set, receives every inbound data message on the
+	// session's reader goroutine: no further goroutine, no queue. The
+	// reader waits while it runs, so a slow handler slows the peer down
+	// (TCP backpressure). The handler owns m and must call m.Release (or
+	// hand m to WriteMessage). When nil, messages go to the Messages
+	// channel.
+	OnMessage func(s *Session, m Message)
+
+	// OnControl, when set, observes every ping, pong and close frame
+	// received, on the reader goroutine, before the session acts on it.
+	// The payload is valid only during the call.
+	OnControl func(s *Session, op ControlOp, payload []byte)
+
+	// Header adds headers to the handshake: the server's response or the
+	// client's request.
+	Header http.Header
+
+	// TLSConfig is used by Dial for wss:// URLs. Default: a zero
+	// tls.Config with the URL's host as ServerName.
+	TLSConfig *tls.Config
+
+	// NetDial dials the TCP connection for Dial. Default: a net.Dialer.
+	NetDial func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// ControlOp names a control frame for OnControl.
+type ControlOp uint8
+
+// Control frame kinds.
+const (
+	ControlPing  = ControlOp(ws.OpPing)
+	ControlPong  = ControlOp(ws.OpPong)
+	ControlClose = ControlOp(ws.OpClose)
+)
+
+var defaultOptions Options
+
+func (o *Options) handshakeTimeout() time.Duration {
+	if o.HandshakeTimeout > 0 {
+		return o.HandshakeTimeout
+	}
+	return 30 * time.Second
+}
+
+func (o *Options) closeTimeout() time.Duration {
+	if o.CloseTimeout > 0 {
+		return o.CloseTimeout
+	}
+	return o.handshakeTimeout()
+}
+
+func (o *Options) idleTimeout(role codec.Role) time.Duration {
+	switch {
+	case o.IdleTimeout < 0:
+		return 0
+	case o.IdleTimeout > 0:
+		return o.IdleTimeout
+	case role == codec.Server:
+		return 60 * time.Second
+	}
+	return 0
+}
+
+func (o *Options) mailboxSize() int {
+	if o.MailboxSize > 0 {
+		return o.MailboxSize
+	}
+	return 1024
+}
+
+func (o *Options) inboundSize() int {
+	if o.InboundSize > 0 {
+		return o.InboundSize
+	}
+	return 16
+}
+
+func (o *Options) readBufferSize() int {
+	if o.ReadBufferSize > 0 {
+		return o.ReadBufferSize
+	}
+	return 4096
+}
+
+func (o *Options) writeCoalesce() int64 {
+	if o.WriteCoalesce > 0 {
+		return int64(o.WriteCoalesce)
+	}
+	return 256 << 10
+}

@@ -1,0 +1,311 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"syscall"
+
+	"github.com/gobwas/pool/pbytes"
+	"github.com/gobwas/ws"
+	"github.com/wsactor/wsactor/actor"
+	"github.com/wsactor/wsactor/codec"
+)
+
+// reader is the read side's state, owned by the reader goroutine. It lives
+// only while the goroutine does.
+type reader struct {
+	s   *Session
+	dec codec.Decoder
+
+	inFrame bool
+	h       ws.Header
+	need    int64 // payload bytes of the current frame still to come
+	maskPos int
+	closed  bool // the peer's close frame came: drop whatever follows
+
+	carry  [codec.MaxHeaderLen]byte // a header split across reads
+	ncarry int
+
+	ctrl  [ws.MaxControlFramePayloadSize]byte
+	nctrl int
+
+	msg  []byte // pooled buffer of the message being gathered
+	mlen int
+
+	// The read in progress, for the raw-socket path.
+	buf  []byte
+	n    int
+	rerr error
+	size int
+	fn   func(fd uintptr) bool
+}
+
+func (s *Session) readLoop() {
+	r := &reader{s: s, dec: codec.Decoder{
+		Role:       s.role,
+		MaxMessage: s.opts.MaxMessageSize,
+		MaxFrame:   s.opts.MaxFrameSize,
+	}}
+	r.fn = r.rawRead
+	defer func() {
+		if v := recover(); v != nil {
+			s.mb.SendUrgent(cmd{kind: cmdReaderPanic, err: fmt.Errorf("session: reader: %w", &actor.PanicError{Value: v})})
+		}
+		if r.msg != nil {
+			pbytes.Put(r.msg)
+		}
+		if s.inbound != nil {
+			close(s.inbound)
+		}
+	}()
+	if b := s.initial; b != nil {
+		s.initial = nil
+		if r.feed(b) {
+			return
+		}
+	}
+	for {
+		buf, err := r.read()
+		if len(buf) > 0 {
+			s.active.Store(1)
+			stop := r.feed(buf)
+			pbytes.Put(buf[:cap(buf)])
+			if stop {
+				return
+			}
+		} else if buf != nil {
+			pbytes.Put(buf[:cap(buf)])
+		}
+		if err != nil {
+			s.mb.SendUrgent(cmd{kind: cmdReadError, err: err})
+			return
+		}
+	}
+}
+
+// read reads what has arrived into a pooled buffer taken only once bytes
+// are there: a parked reader holds no buffer. On a plain socket it waits
+// for readability through the poller and reads with one system call;
+// otherwise it reads into a buffer it holds while it waits.
+func (r *reader) read() ([]byte, error) {
+	r.size = r.s.opts.readBufferSize()
+	if r.need > int64(r.size) {
+		// A large payload is on its way: read more of it per call.
+		r.size = int(min(r.need+codec.MaxHeaderLen, 256<<10))
+	}
+	if r.s.raw == nil {
+		buf := pbytes.GetLen(r.size)
+		n, err := r.s.conn.Read(buf)
+		return buf[:n], err
+	}
+	err := r.s.raw.Read(r.fn)
+	buf, n, rerr := r.buf, r.n, r.rerr
+	r.buf, r.rerr = nil, nil
+	if err != nil {
+		if buf != nil {
+			pbytes.Put(buf)
+		}
+		return nil, err
+	}
+	if rerr != nil {
+		return buf[:0], rerr
+	}
+	if n == 0 {
+		return buf[:0], io.EOF
+	}
+	return buf[:n], nil
+}
+
+func (r *reader) rawRead(fd uintptr) bool {
+	buf := pbytes.GetLen(r.size)
+	for {
+		n, err := syscall.Read(int(fd), buf)
+		switch err {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			pbytes.Put(buf)
+			return false // wait for readability, holding nothing
+		}
+		if n < 0 {
+			n = 0
+		}
+		r.buf, r.n, r.rerr = buf, n, err
+		return true
+	}
+}
+
+// feed decodes b. It reports whether reading must stop.
+func (r *reader) feed(b []byte) (stop bool) {
+	for len(b) > 0 {
+		if r.closed {
+			return false // after the peer's close frame: read and drop
+		}
+		if !r.inFrame {
+			var h ws.Header
+			var n int
+			var err error
+			if r.ncarry > 0 {
+				k := copy(r.carry[r.ncarry:], b)
+				h, n, err = codec.ParseHeader(r.carry[:r.ncarry+k])
+				if err == nil && n == 0 {
+					r.ncarry += k
+					return false
+				}
+				if err == nil {
+					b = b[n-r.ncarry:]
+					r.ncarry = 0
+				}
+			} else {
+				h, n, err = codec.ParseHeader(b)
+				if err == nil && n == 0 {
+					r.ncarry = copy(r.carry[:], b)
+					return false
+				}
+				b = b[n:]
+			}
+			if err == nil {
+				err = r.dec.Begin(h)
+			}
+			if err != nil {
+				return r.fail(err)
+			}
+			r.h, r.need, r.maskPos, r.inFrame = h, h.Length, 0, true
+			if h.OpCode.IsControl() {
+				r.nctrl = 0
+			} else if h.OpCode != ws.OpContinuation {
+				r.mlen = 0
+			}
+		}
+		take := int(min(int64(len(b)), r.need))
+		if take > 0 {
+			chunk := b[:take]
+			b = b[take:]
+			var dst []byte
+			if r.h.OpCode.IsControl() {
+				dst = r.ctrl[r.nctrl : r.nctrl+take]
+				r.nctrl += take
+			} else {
+				dst = r.grow(take, len(b) == 0)
+			}
+			copy(dst, chunk)
+			if r.h.Masked {
+				ws.Cipher(dst, r.h.Mask, r.maskPos)
+			}
+			r.maskPos += take
+			r.need -= int64(take)
+			if !r.h.OpCode.IsControl() {
+				if err := r.dec.Data(dst); err != nil {
+					return r.fail(err)
+				}
+			}
+		}
+		if r.need == 0 {
+			r.inFrame = false
+			if r.endFrame() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// grow makes room for n more bytes of the message and returns it. The
+// buffer grows with the bytes that arrive, never to a length the peer only
+// declared; when the rest of the frame is all here, it is sized to fit.
+func (r *reader) grow(n int, readMore bool) []byte {
+	want := r.mlen + n
+	if r.msg == nil || want > cap(r.msg) {
+		size := want
+		if readMore || r.h.Length > int64(want) || !r.h.Fin {
+			size = max(want, 2*cap(r.msg), 4096)
+			if total := r.dec.MessageSize(); r.h.Fin && int64(size) > total {
+				size = int(total)
+			}
+		}
+		nb := pbytes.GetLen(size)
+		if r.msg != nil {
+			copy(nb, r.msg[:r.mlen])
+			pbytes.Put(r.msg)
+		}
+		r.msg = nb[:cap(nb)]
+	}
+	dst := r.msg[r.mlen:want]
+	r.mlen = want
+	return dst
+}
+
+// endFrame acts on a frame whose payload has all arrived. It reports
+// whether reading must stop.
+func (r *reader) endFrame() (stop bool) {
+	s := r.s
+	switch r.h.OpCode {
+	case ws.OpPing, ws.OpPong, ws.OpClose:
+		p := r.ctrl[:r.nctrl]
+		var code codec.CloseCode
+		var reason []byte
+		if r.h.OpCode == ws.OpClose {
+			var err error
+			if code, reason, err = codec.ParseClosePayload(p); err != nil {
+				return r.fail(err)
+			}
+		}
+		if f := s.opts.OnControl; f != nil {
+			f(s, ControlOp(r.h.OpCode), p)
+		}
+		switch r.h.OpCode {
+		case ws.OpPing:
+			if !s.closeSent.Load() {
+				pong := pbytes.GetLen(len(p))
+				copy(pong, p)
+				s.mb.SendUrgent(cmd{kind: cmdPong, p: pong})
+			}
+		case ws.OpClose:
+			s.mb.SendUrgent(cmd{kind: cmdPeerClose, code: code, reason: string(reason)})
+			if s.role == codec.Server {
+				return true // the server closes TCP once its close frame is out
+			}
+			r.closed = true // the client reads on until the server's FIN
+		}
+		return false
+	}
+	done, err := r.dec.End()
+	if err != nil {
+		return r.fail(err)
+	}
+	if !done {
+		return false
+	}
+	m := Message{Type: MessageType(r.dec.Opcode())}
+	if r.mlen > 0 {
+		m.Payload = r.msg[:r.mlen]
+	} else if r.msg != nil {
+		pbytes.Put(r.msg)
+	}
+	r.msg, r.mlen = nil, 0
+	if s.closeSent.Load() {
+		m.Release() // data after our close frame is read and dropped
+		return false
+	}
+	if f := s.opts.OnMessage; f != nil {
+		f(s, m)
+		return false
+	}
+	select {
+	case s.inbound <- m:
+	case <-s.mb.Done():
+		m.Release()
+		return true
+	}
+	return false
+}
+
+func (r *reader) fail(err error) bool {
+	var pe *codec.ProtocolError
+	if !errors.As(err, &pe) {
+		err = &codec.ProtocolError{Code: codec.CloseProtocolError, Reason: err.Error()}
+	}
+	r.s.mb.SendUrgent(cmd{kind: cmdProtocolError, err: err})
+	return true
+}

@@ -1,0 +1,269 @@
+package session
+
+import (
+	"context"
+	"net"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/wsactor/wsactor/actor"
+	"github.com/wsactor/wsactor/codec"
+)
+
+// Session is one WebSocket connection, run by an actor that owns every
+// write to the socket and all session state, and a reader goroutine that
+// owns the read side. Its methods are safe for concurrent use and never
+// block: each command returns its id at once, and its outcome arrives later
+// as exactly one Completion on the reply channel the caller gave, never from
+// inside the call.
+//
+// An idle session has one goroutine, its reader, parked without a buffer;
+// the actor goroutine runs only while there is something to do.
+type Session struct {
+	conn     net.Conn
+	raw      syscall.RawConn // nil when conn is not a plain TCP or Unix socket
+	role     codec.Role
+	opts     *Options
+	protocol string
+
+	mb     *actor.Actor[cmd]
+	out    actor.Outbox[Completion]
+	nextID atomic.Uint64
+
+	inbound chan Message // nil with Options.OnMessage
+	initial []byte       // bytes read with the handshake, not yet decoded
+
+	// Shared with the reader and the timers.
+	active     atomic.Uint32 // the reader got bytes since the last idle tick
+	idleMisses atomic.Uint32
+	closeSent  atomic.Bool // our close frame is on its way: drop data
+	terminal   atomic.Bool // Cancel(Terminal) was called
+	timedOut   atomic.Bool // the close timer fired
+	idleTimer  *time.Timer
+	closeTimer *time.Timer
+
+	// Owned by the actor goroutine.
+	state      state
+	scratch    *scratch
+	closeReply actor.Reply[Completion]
+	closeID    uint64
+	closeQueue bool     // our close frame waits in the current batch
+	peerClose  error    // the peer's *CloseError once its close frame came
+	canceled   []uint64 // ids whose WriteContext gave up before they began
+	pinging    bool     // a keep-alive ping is unanswered
+}
+
+type state uint8
+
+const (
+	stateOpen      state = iota
+	stateClosing         // we sent (or queued) our close frame; the peer's is awaited
+	statePeerClose       // the peer's close frame came; teardown is under way
+	stateDone            // the connection is closed
+)
+
+func newSession(conn net.Conn, role codec.Role, opts *Options, protocol string, initial []byte) *Session {
+	if opts == nil {
+		opts = &defaultOptions
+	}
+	s := &Session{conn: conn, role: role, opts: opts, protocol: protocol}
+	if len(initial) > 0 {
+		s.initial = append([]byte(nil), initial...)
+	}
+	if sc, ok := conn.(syscall.Conn); ok {
+		if _, isTCP := conn.(*net.TCPConn); isTCP {
+			s.raw, _ = sc.SyscallConn()
+		} else if _, isUnix := conn.(*net.UnixConn); isUnix {
+			s.raw, _ = sc.SyscallConn()
+		}
+	}
+	s.mb = actor.New[cmd](opts.mailboxSize(), (*behavior)(s))
+	if opts.OnMessage == nil {
+		s.inbound = make(chan Message, opts.inboundSize())
+	}
+	if d := opts.idleTimeout(role); d > 0 {
+		s.idleTimer = time.AfterFunc(d/2, s.idleTick)
+	}
+	go s.readLoop()
+	return s
+}
+
+// Role returns codec.Server for an accepted session and codec.Client for a
+// dialed one.
+func (s *Session) Role() codec.Role { return s.role }
+
+// Subprotocol returns the negotiated subprotocol, or "".
+func (s *Session) Subprotocol() string { return s.protocol }
+
+// LocalAddr returns the local network address.
+func (s *Session) LocalAddr() net.Addr { return s.conn.LocalAddr() }
+
+// RemoteAddr returns the peer's network address.
+func (s *Session) RemoteAddr() net.Addr { return s.conn.RemoteAddr() }
+
+// Done is closed when the session has ended: the connection is closed and
+// Err says why.
+func (s *Session) Done() <-chan struct{} { return s.mb.Done() }
+
+// Err returns why the session ended, or nil while it lives. After a clean
+// close handshake it is a *CloseError (errors.Is(err, ErrClosed)) with the
+// peer's code and reason.
+func (s *Session) Err() error { return s.mb.Err() }
+
+// Messages returns the channel of inbound data messages, closed when the
+// reading side ends (then Err says why). Each message must be released.
+// It is nil when Options.OnMessage is set.
+func (s *Session) Messages() <-chan Message { return s.inbound }
+
+func (s *Session) send(c cmd) uint64 {
+	c.id = s.nextID.Add(1)
+	if !s.mb.Send(c) {
+		c.kind = cmdRejected
+		s.mb.SendUrgent(c)
+	}
+	return c.id
+}
+
+// Write queues p as one whole data message of type typ and returns the
+// command's id. p belongs to the session until the completion arrives on
+// reply: it must not be modified before. Writes go on the wire in the order
+// they were accepted and complete in that order. A nil reply discards the
+// completion.
+func (s *Session) Write(typ MessageType, p []byte, reply chan<- Completion) uint64 {
+	return s.send(cmd{kind: cmdWrite, user: KindWrite, op: ws.OpCode(typ), p: p, reply: reply})
+}
+
+// WriteText is Write(Text, p, reply).
+func (s *Session) WriteText(p []byte, reply chan<- Completion) uint64 {
+	return s.Write(Text, p, reply)
+}
+
+// WriteBinary is Write(Binary, p, reply).
+func (s *Session) WriteBinary(p []byte, reply chan<- Completion) uint64 {
+	return s.Write(Binary, p, reply)
+}
+
+// WriteMessage queues m (an inbound message from this or another session)
+// as a message of its own type and releases its buffer once written: the
+// echo of a message without a copy. m must not be used afterwards.
+func (s *Session) WriteMessage(m Message, reply chan<- Completion) uint64 {
+	return s.send(cmd{kind: cmdWrite, user: KindWrite, op: ws.OpCode(m.Type), p: m.Payload, release: true, reply: reply})
+}
+
+// WritePrepared queues a prepared message, encoded once for many sessions.
+// The session holds a reference to pf until the completion.
+func (s *Session) WritePrepared(pf *codec.Prepared, reply chan<- Completion) uint64 {
+	return s.send(cmd{kind: cmdPrepared, user: KindWrite, pf: pf.Retain(), reply: reply})
+}
+
+// Ping queues a ping with payload p (at most 125 bytes). p belongs to the
+// session until the completion, which comes once the ping is written (the
+// pong is reported to Options.OnControl).
+func (s *Session) Ping(p []byte, reply chan<- Completion) uint64 {
+	return s.send(cmd{kind: cmdPing, user: KindPing, op: ws.OpPing, p: p, reply: reply})
+}
+
+// Close starts the closing handshake with reason. Writes accepted before go
+// first; writes and pings after complete with ErrClosing. The completion
+// arrives when the handshake is done and the connection closed (nil), or
+// with ErrCloseTimeout after the close timeout, the connection then closed
+// by force. A reason that must not be sent completes with ErrBadCloseCode
+// (or ErrControlTooLong) and sends nothing.
+func (s *Session) Close(reason CloseReason, reply chan<- Completion) uint64 {
+	return s.send(cmd{kind: cmdClose, user: KindClose, code: reason.Code, reason: reason.Reason, reply: reply})
+}
+
+// Cancel cancels with kind's meaning (Total or Terminal). It does not wait
+// behind queued writes. Its own completion comes after every command it
+// canceled has completed.
+func (s *Session) Cancel(kind CancelKind, reply chan<- Completion) uint64 {
+	c := cmd{kind: cmdCancel, user: KindCancel, cancel: kind, reply: reply}
+	c.id = s.nextID.Add(1)
+	if kind == Terminal {
+		s.terminal.Store(true)
+		s.conn.Close() // interrupts a write in flight
+	}
+	s.mb.SendUrgent(c)
+	return c.id
+}
+
+// WriteContext writes p as a message of type typ and waits for its
+// completion. When ctx is done before the write began, the write is
+// canceled (Total's meaning, for this write only) and WriteContext returns
+// ErrCanceled wrapped with ctx's error. p must not be modified until it
+// returns.
+func (s *Session) WriteContext(ctx context.Context, typ MessageType, p []byte) error {
+	reply := make(chan Completion, 1)
+	id := s.Write(typ, p, reply)
+	select {
+	case c := <-reply:
+		return c.Err
+	case <-ctx.Done():
+	}
+	s.mb.SendUrgent(cmd{kind: cmdCancelID, id: id})
+	c := <-reply
+	if c.Err == ErrCanceled {
+		return &canceledError{ctx.Err()}
+	}
+	return c.Err
+}
+
+// CloseContext starts the closing handshake and waits for it to finish, or
+// for ctx; when ctx is done first the connection is closed by force
+// (Cancel(Terminal)) and ctx's error returned.
+func (s *Session) CloseContext(ctx context.Context, reason CloseReason) error {
+	reply := make(chan Completion, 2)
+	s.Close(reason, reply)
+	select {
+	case c := <-reply:
+		return c.Err
+	case <-ctx.Done():
+	}
+	s.Cancel(Terminal, reply)
+	<-reply
+	<-reply
+	return ctx.Err()
+}
+
+type canceledError struct{ cause error }
+
+func (e *canceledError) Error() string { return "session: write canceled: " + e.cause.Error() }
+func (e *canceledError) Is(target error) bool {
+	return target == ErrCanceled
+}
+func (e *canceledError) Unwrap() error { return e.cause }
+
+// idleTick runs on a timer goroutine every half idle timeout. It needs the
+// actor only when there is something to do: a ping to send, a session to
+// close.
+func (s *Session) idleTick() {
+	if s.mb.Stopped() {
+		return
+	}
+	half := s.opts.idleTimeout(s.role) / 2
+	if s.active.Swap(0) != 0 {
+		s.idleMisses.Store(0)
+		s.idleTimer.Reset(half)
+		return
+	}
+	switch s.idleMisses.Add(1) {
+	case 1:
+		s.mb.SendUrgent(cmd{kind: cmdKeepalive})
+	case 2:
+		s.mb.SendUrgent(cmd{kind: cmdIdleTimeout})
+	default:
+		// The actor could not close in time (a write blocked on a peer
+		// that does not read): close by force.
+		s.conn.Close()
+		return
+	}
+	s.idleTimer.Reset(half)
+}
+
+func (s *Session) closeTimeout() {
+	s.timedOut.Store(true)
+	s.conn.Close()
+	s.mb.SendUrgent(cmd{kind: cmdCloseTimeout})
+}

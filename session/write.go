@@ -1,0 +1,467 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/gobwas/pool/pbytes"
+	"github.com/gobwas/ws"
+	"github.com/wsactor/wsactor/codec"
+)
+
+// behavior is the Session seen by its actor: the methods below run on the
+// actor goroutine only, which owns the state they touch.
+type behavior Session
+
+func (b *behavior) Receive(c cmd) { (*Session)(b).receive(c) }
+func (b *behavior) Flush()        { (*Session)(b).flush() }
+func (b *behavior) Panicked(err error) {
+	(*Session)(b).fail(fmt.Errorf("session: %w", err), codec.CloseInternalError)
+}
+
+// record is a frame in the current batch and, for a user command, the
+// completion it owes.
+type record struct {
+	kind    Kind // 0 for the session's own frames (pongs, keep-alive pings, close frames)
+	op      ws.OpCode
+	release bool // p is a pooled buffer to give back after the write
+	close   bool // our close frame
+	id      uint64
+	end     int64 // the batch length once this frame was added
+	p       []byte
+	pf      *codec.Prepared
+	reply   chan<- Completion
+}
+
+// scratch is what a drain needs to write: taken from a pool when the first
+// frame of a drain is queued and given back after the write, so that an
+// idle session holds no buffer.
+type scratch struct {
+	batch codec.Batch
+	recs  []record
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+func (s *Session) acquire() *scratch {
+	if s.scratch == nil {
+		sc := scratchPool.Get().(*scratch)
+		sc.batch.Role = s.role
+		s.scratch = sc
+	}
+	return s.scratch
+}
+
+func (s *Session) receive(c cmd) {
+	switch c.kind {
+	case cmdWrite, cmdPrepared, cmdPing:
+		if err := s.refusal(); err != nil {
+			s.completeCmd(&c, err)
+			return
+		}
+		if c.kind == cmdPing && len(c.p) > ws.MaxControlFramePayloadSize {
+			s.completeCmd(&c, ErrControlTooLong)
+			return
+		}
+		if len(s.canceled) > 0 && s.takeCanceled(c.id) {
+			s.completeCmd(&c, ErrCanceled)
+			return
+		}
+		s.queue(record{kind: c.user, op: c.op, id: c.id, p: c.p, pf: c.pf, release: c.release, reply: c.reply})
+	case cmdClose:
+		s.onClose(&c)
+	case cmdCancel:
+		s.onCancel(&c)
+	case cmdCancelID:
+		s.onCancelID(c.id)
+	case cmdRejected:
+		s.completeCmd(&c, ErrMailboxFull)
+	case cmdPong:
+		if s.state == stateOpen {
+			s.queue(record{op: ws.OpPong, p: c.p, release: true})
+		} else {
+			pbytes.Put(c.p)
+		}
+	case cmdPeerClose:
+		s.onPeerClose(&CloseError{Code: c.code, Reason: c.reason})
+	case cmdProtocolError:
+		var pe *codec.ProtocolError
+		code := codec.CloseProtocolError
+		if errors.As(c.err, &pe) {
+			code = pe.Code
+		}
+		s.fail(fmt.Errorf("session: read: %w", c.err), code)
+	case cmdReadError:
+		s.onReadError(c.err)
+	case cmdReaderPanic:
+		s.fail(c.err, codec.CloseInternalError)
+	case cmdKeepalive:
+		if s.state == stateOpen {
+			s.queue(record{op: ws.OpPing})
+		}
+	case cmdIdleTimeout:
+		s.fail(ErrIdleTimeout, codec.CloseGoingAway)
+	case cmdCloseTimeout:
+		if s.state != stateDone {
+			s.completeClose(ErrCloseTimeout)
+			s.finish(ErrCloseTimeout)
+		}
+	}
+}
+
+// refusal returns why a new write or ping cannot be accepted now, or nil.
+func (s *Session) refusal() error {
+	switch s.state {
+	case stateOpen:
+		return nil
+	case stateClosing:
+		return ErrClosing
+	case statePeerClose:
+		if s.peerClose != nil {
+			return s.peerClose
+		}
+		return ErrClosing
+	}
+	return s.mb.Err()
+}
+
+// queue adds a frame to the current batch, writing the batch first when it
+// has grown to the coalescing limit.
+func (s *Session) queue(r record) {
+	sc := s.acquire()
+	switch {
+	case r.pf != nil:
+		r.pf.AddTo(&sc.batch)
+	case r.op == ws.OpText || r.op == ws.OpBinary:
+		sc.batch.AddMessage(r.op, r.p, s.opts.FragmentSize)
+	default:
+		sc.batch.Add(true, r.op, 0, r.p)
+	}
+	r.end = sc.batch.Len()
+	sc.recs = append(sc.recs, r)
+	if r.end >= s.opts.writeCoalesce() || sc.batch.Segments() >= 1000 {
+		s.flush()
+	}
+}
+
+// flush writes the current batch with one vectored write and completes its
+// commands.
+func (s *Session) flush() {
+	sc := s.scratch
+	if sc == nil {
+		return
+	}
+	s.scratch = nil
+	var n int64
+	var err error
+	if s.state == stateDone {
+		err = s.mb.Err()
+	} else {
+		n, err = sc.batch.WriteTo(s.conn)
+		if err != nil {
+			if s.terminal.Load() {
+				err = ErrCanceled
+			} else {
+				err = fmt.Errorf("session: write: %w", err)
+			}
+		}
+	}
+	closeWritten := false
+	for i := range sc.recs {
+		r := &sc.recs[i]
+		e := err
+		if e != nil && n >= r.end {
+			e = nil
+		}
+		if r.close && e == nil {
+			closeWritten = true
+		}
+		s.completeRec(r, e)
+		sc.recs[i] = record{}
+	}
+	sc.recs = sc.recs[:0]
+	sc.batch.Reset()
+	scratchPool.Put(sc)
+	if err != nil {
+		s.completeClose(err)
+		s.finish(err)
+		return
+	}
+	if closeWritten && s.state == statePeerClose && s.role == codec.Server {
+		// The server closes TCP first, as soon as both close frames are
+		// through (RFC 6455 section 7.1.1).
+		s.completeClose(nil)
+		s.finish(s.peerClose)
+	}
+}
+
+// completeRec answers a record's command, or gives back a session frame's
+// buffer.
+func (s *Session) completeRec(r *record, err error) {
+	if r.kind == 0 {
+		if r.release && r.p != nil {
+			pbytes.Put(r.p)
+		}
+		return
+	}
+	n := len(r.p)
+	if r.pf != nil {
+		n = len(r.pf.Payload())
+		r.pf.Release()
+	}
+	if err != nil {
+		n = 0
+	}
+	p := r.p
+	if r.release {
+		if cap(p) > 0 {
+			pbytes.Put(p[:0])
+		}
+		p = nil
+	}
+	if len(s.canceled) > 0 {
+		s.takeCanceled(r.id)
+	}
+	if r.reply != nil {
+		s.out.Deliver(r.reply, Completion{Session: s, Kind: r.kind, ID: r.id, N: n, Err: err, Payload: p})
+	}
+}
+
+func (s *Session) completeCmd(c *cmd, err error) {
+	r := record{kind: c.user, id: c.id, p: c.p, pf: c.pf, release: c.release, reply: c.reply}
+	s.completeRec(&r, err)
+}
+
+func (s *Session) completeClose(err error) {
+	if s.closeReply.Delivered() || s.closeID == 0 {
+		return
+	}
+	s.closeReply.Deliver(&s.out, Completion{Session: s, Kind: KindClose, ID: s.closeID, Err: err})
+}
+
+func (s *Session) onClose(c *cmd) {
+	if err := codec.CheckCloseReason(c.code, c.reason); err != nil {
+		if len(c.reason) > codec.MaxCloseReason {
+			s.completeCmd(c, ErrControlTooLong)
+		} else {
+			s.completeCmd(c, fmt.Errorf("%w: %v", ErrBadCloseCode, err))
+		}
+		return
+	}
+	if err := s.refusal(); err != nil {
+		s.completeCmd(c, err)
+		return
+	}
+	s.state = stateClosing
+	s.closeID = c.id
+	s.closeReply = newReply(c.reply)
+	s.queueClose(c.code, c.reason)
+}
+
+// queueClose queues our close frame and starts the close timer.
+func (s *Session) queueClose(code codec.CloseCode, reason string) {
+	p := codec.AppendClosePayload(pbytes.GetCap(ws.MaxControlFramePayloadSize), code, reason)
+	s.closeSent.Store(true)
+	s.startCloseTimer()
+	s.queue(record{op: ws.OpClose, p: p, release: true, close: true})
+}
+
+func (s *Session) startCloseTimer() {
+	if s.closeTimer == nil {
+		s.closeTimer = time.AfterFunc(s.opts.closeTimeout(), s.closeTimeout)
+	}
+}
+
+// unqueue removes from the current batch (not yet written) every record
+// for which drop reports true, rebuilding the batch from the others.
+func (s *Session) unqueue(drop func(*record) bool) {
+	sc := s.scratch
+	if sc == nil {
+		return
+	}
+	s.scratch = nil
+	keep := make([]record, 0, len(sc.recs))
+	for i := range sc.recs {
+		r := sc.recs[i]
+		if drop(&r) {
+			continue
+		}
+		keep = append(keep, r)
+	}
+	clear(sc.recs)
+	sc.recs = sc.recs[:0]
+	sc.batch.Reset()
+	scratchPool.Put(sc)
+	for _, r := range keep {
+		s.queue(r)
+	}
+}
+
+// cancelPending completes with err every user command that has not begun
+// to write: those in the current batch and those still in the mailbox. A
+// close frame of ours that has not been written is withdrawn too when
+// withdrawClose is set.
+func (s *Session) cancelPending(err error, withdrawClose bool) {
+	s.unqueue(func(r *record) bool {
+		if r.close && withdrawClose {
+			pbytes.Put(r.p)
+			s.closeSent.Store(false)
+			return true
+		}
+		if r.kind == 0 {
+			return false
+		}
+		s.completeRec(r, err)
+		return true
+	})
+	s.mb.Drain(func(c cmd) { s.completeCmd(&c, err) })
+}
+
+func (s *Session) onCancel(c *cmd) {
+	if s.state == stateDone {
+		s.completeCmd(c, s.mb.Err())
+		return
+	}
+	if c.cancel == Terminal {
+		s.completeClose(ErrCanceled)
+		s.finish(ErrCanceled)
+		s.completeCmd(c, nil)
+		return
+	}
+	if c.cancel != Total {
+		s.completeCmd(c, fmt.Errorf("session: cancel: invalid kind %d", c.cancel))
+		return
+	}
+	closeQueued := false
+	if s.scratch != nil {
+		closeQueued = slices.ContainsFunc(s.scratch.recs, func(r record) bool { return r.close })
+	}
+	s.cancelPending(ErrCanceled, true)
+	if s.state == stateClosing {
+		// Our Close is canceled too. If its frame had not been written the
+		// session is open again; if it had, the handshake goes on and ends
+		// the session without a further completion.
+		s.completeClose(ErrCanceled)
+		if closeQueued {
+			s.state = stateOpen
+			s.closeID = 0
+			if s.closeTimer != nil {
+				s.closeTimer.Stop()
+				s.closeTimer = nil
+			}
+		}
+	}
+	s.completeCmd(c, nil)
+}
+
+func (s *Session) onCancelID(id uint64) {
+	found := false
+	s.unqueue(func(r *record) bool {
+		if r.kind != 0 && r.id == id {
+			found = true
+			s.completeRec(r, ErrCanceled)
+			return true
+		}
+		return false
+	})
+	if !found && s.state != stateDone {
+		s.canceled = append(s.canceled, id)
+	}
+}
+
+func (s *Session) takeCanceled(id uint64) bool {
+	i := slices.Index(s.canceled, id)
+	if i < 0 {
+		return false
+	}
+	s.canceled = slices.Delete(s.canceled, i, i+1)
+	return true
+}
+
+// onPeerClose handles the peer's close frame.
+func (s *Session) onPeerClose(ce *CloseError) {
+	switch s.state {
+	case stateOpen:
+		// The peer starts the handshake: what has not begun is not sent,
+		// and our close frame echoes its code.
+		s.peerClose = ce
+		s.state = statePeerClose
+		s.cancelPending(ce, false)
+		code := ce.Code
+		if code == codec.CloseNoStatusReceived {
+			code = 0
+		}
+		s.queueClose(code, "")
+		s.flush()
+	case stateClosing:
+		s.peerClose = ce
+		s.state = statePeerClose
+		s.flush() // our close frame, if still queued
+		if s.state == statePeerClose && s.role == codec.Server {
+			s.completeClose(nil)
+			s.finish(ce)
+		}
+	}
+	// A client waits for the server to close TCP: the reader reports the
+	// end of the stream, or the close timer fires.
+}
+
+func (s *Session) onReadError(err error) {
+	switch {
+	case s.state == stateDone:
+	case s.timedOut.Load():
+		s.completeClose(ErrCloseTimeout)
+		s.finish(ErrCloseTimeout)
+	case s.state == statePeerClose:
+		// The client's wait for the server's FIN is over.
+		s.completeClose(nil)
+		s.finish(s.peerClose)
+	default:
+		err = fmt.Errorf("session: connection lost without a close frame (1006): %w", err)
+		s.cancelPending(err, true)
+		s.completeClose(err)
+		s.finish(err)
+	}
+}
+
+// fail fails the connection: what has not begun is not sent, a close frame
+// with code goes out unless ours already did, and the connection closes.
+func (s *Session) fail(err error, code codec.CloseCode) {
+	if s.state == stateDone {
+		return
+	}
+	s.cancelPending(err, false)
+	if !s.closeSent.Load() {
+		s.queueClose(code, "")
+	}
+	s.flush()
+	s.completeClose(err)
+	s.finish(err)
+}
+
+// finish ends the session with err: the connection is closed, the timers
+// stopped, and every command still waiting completes with err.
+func (s *Session) finish(err error) {
+	if s.state == stateDone {
+		return
+	}
+	s.state = stateDone
+	s.conn.Close()
+	if s.idleTimer != nil {
+		s.idleTimer.Stop()
+	}
+	if s.closeTimer != nil {
+		s.closeTimer.Stop()
+	}
+	s.mb.Stop(err)
+	s.completeClose(err)
+	s.unqueue(func(r *record) bool {
+		s.completeRec(r, err)
+		return true
+	})
+	s.mb.Drain(func(c cmd) { s.completeCmd(&c, err) })
+	s.canceled = nil
+}
