@@ -1,0 +1,67 @@
+# wsactor: the verbs people use. `make help` lists them.
+
+GO        ?= go
+FUZZTIME  ?= 60s
+SMOKETIME ?= 5s
+ARGS      ?=
+# Modules of their own (so the runtime keeps its three dependencies).
+SUBMODULES := interop browser bench
+
+.PHONY: help run build test fmt-check vet unit submodules fuzz-smoke fuzz bench bench-quick cover lint
+
+help:
+	@echo "make run          build and start the echo daemon (ARGS='-addr 127.0.0.1:9000' to change flags)"
+	@echo "make test         gofmt check, go vet, go test -race of every module, a smoke run of every fuzz target"
+	@echo "make fuzz         each fuzz target for FUZZTIME (default $(FUZZTIME))"
+	@echo "make bench        micro-benchmarks and wsactor side by side with the other Go libraries"
+	@echo "make bench-quick  a subset of make bench in about a minute"
+	@echo "make cover        test coverage of the runtime packages"
+
+build:
+	$(GO) build -o bin/wsechod ./cmd/wsechod
+	$(GO) build -o bin/wsload ./cmd/wsload
+
+run: build
+	./bin/wsechod $(ARGS)
+
+test: fmt-check vet unit submodules fuzz-smoke
+
+fmt-check:
+	@out=$$(gofmt -l . | grep -v '^bench/results/' || true); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+	@for m in $(SUBMODULES); do [ -f $$m/go.mod ] || continue; (cd $$m && $(GO) vet ./...) || exit 1; done
+
+unit:
+	$(GO) test -race -count=1 ./...
+
+submodules:
+	@for m in $(SUBMODULES); do [ -f $$m/go.mod ] || continue; \
+		echo "== $$m"; (cd $$m && $(GO) test -race -count=1 ./...) || exit 1; done
+
+# Every Fuzz target of every package, briefly: its seeds and a few seconds
+# of new inputs.
+fuzz-smoke:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(SMOKETIME)
+
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "== fuzz $$pkg $$f ($(FUZZTIME))"; \
+			$(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg; \
+		done; \
+	done
+
+bench:
+	cd bench && $(GO) run ./cmd/benchrun
+
+bench-quick:
+	cd bench && $(GO) run ./cmd/benchrun -quick
+
+cover:
+	$(GO) test -coverprofile=cover.out ./codec/ ./actor/ ./session/
+	$(GO) tool cover -func=cover.out | tail -1
+
+lint: fmt-check vet
