@@ -1,0 +1,150 @@
+// Command wsload is the load generator that `make bench` points at WebSocket
+// servers: wsactor's echo daemon and echo servers built on other Go
+// libraries, plus a plain TCP echo as the ceiling.
+//
+// It keeps -inflight messages outstanding on each of -c connections and
+// measures throughput and latency (-mode echo), measures the server's memory
+// per idle connection (-mode idle), or measures a broadcast endpoint
+// (-mode broadcast). It prints a summary for humans and, with -json, the
+// result for machines.
+//
+//	wsload -url ws://127.0.0.1:8080/ -c 64 -inflight 16 -size 64 -duration 10s
+//	wsload -url ws://127.0.0.1:9000/ -proto tcp -json -
+//	wsload -url ws://127.0.0.1:8080/ -mode idle -c 5000 -stats-url http://127.0.0.1:8080/debug/vars
+//
+// Exit status: 0 when the run completed, even with errors counted; 1 when
+// nothing could be measured (no connection opened, no message echoed, or in
+// idle mode the stats endpoint did not answer); 2 for bad flags.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/wsactor/wsactor/internal/wsload"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, isTerminal(os.Stderr))
+	stop()
+	os.Exit(code)
+}
+
+// isTerminal reports whether f is a character device: where a progress line
+// rewritten with \r makes sense.
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// options are the flags that are not Config fields.
+type options struct {
+	json  string
+	quiet bool
+}
+
+// parseFlags turns the command line into a Config.
+func parseFlags(args []string, stderr io.Writer) (wsload.Config, options, error) {
+	var (
+		cfg   wsload.Config
+		opt   options
+		proto string
+		mode  string
+	)
+	fs := flag.NewFlagSet("wsload", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.URL, "url", "", "`URL` of the server (required): ws://, wss://, or host:port in any URL for -proto tcp")
+	fs.StringVar(&proto, "proto", "ws", "`protocol`: ws, or tcp for 4-byte length-prefixed frames over plain TCP")
+	fs.StringVar(&mode, "mode", "echo", "`mode`: echo, idle or broadcast")
+	fs.IntVar(&cfg.Conns, "c", 64, "connections")
+	fs.IntVar(&cfg.Inflight, "inflight", 16, "messages in flight per connection")
+	fs.IntVar(&cfg.Size, "size", 64, "payload `bytes` per message")
+	fs.BoolVar(&cfg.Binary, "binary", true, "send binary messages; -binary=false sends ASCII text")
+	fs.BoolVar(&cfg.Verify, "verify", false, "check the echoed payload bytes too, not only length and opcode")
+	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measured time, after the warm-up")
+	fs.Int64Var(&cfg.Count, "count", 0, "measured messages in all; the run stops at -duration or -count, whichever comes first (0: no limit)")
+	fs.DurationVar(&cfg.Warmup, "warmup", time.Second, "load before the measurement starts")
+	fs.DurationVar(&cfg.Ramp, "ramp", 0, "spread the dials over this time (0: as fast as -dial-concurrency allows)")
+	fs.IntVar(&cfg.DialConcurrency, "dial-concurrency", 64, "dials and handshakes at once")
+	fs.DurationVar(&cfg.DialTimeout, "dial-timeout", 10*time.Second, "bound on one dial and handshake")
+	fs.DurationVar(&cfg.Hold, "hold", 5*time.Second, "idle mode: how long to hold the connections before reading the stats")
+	fs.StringVar(&cfg.StatsURL, "stats-url", "", "server stats `URL` (e.g. http://127.0.0.1:8080/debug/vars), read with ?gc=1")
+	fs.BoolVar(&cfg.Insecure, "insecure", false, "wss: do not verify the server's certificate")
+	fs.StringVar(&cfg.Label, "label", "", "free text copied into the result")
+	fs.StringVar(&opt.json, "json", "", "write the result as JSON to this `path` (- for stdout)")
+	fs.BoolVar(&opt.quiet, "quiet", false, "no progress line")
+	if err := fs.Parse(args); err != nil {
+		return cfg, opt, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, opt, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	cfg.Proto = wsload.Proto(proto)
+	cfg.Mode = wsload.Mode(mode)
+	return cfg, opt, cfg.Validate()
+}
+
+// run is the command without the process around it; it returns the exit
+// status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, terminal bool) int {
+	cfg, opt, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "wsload: %v\n", err)
+		return 2
+	}
+	cfg.Log = stderr
+	if terminal && !opt.quiet {
+		cfg.Progress = stderr
+	}
+
+	res, err := wsload.Run(ctx, cfg)
+	if res == nil {
+		fmt.Fprintf(stderr, "wsload: %v\n", err)
+		return 2
+	}
+	summary := stdout
+	if opt.json == "-" {
+		summary = stderr
+	}
+	res.WriteSummary(summary)
+	if opt.json != "" {
+		if werr := writeJSON(opt.json, stdout, res); werr != nil {
+			fmt.Fprintf(stderr, "wsload: %v\n", werr)
+			return 1
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "%v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// writeJSON writes res to path, or to stdout when path is "-".
+func writeJSON(path string, stdout io.Writer, res *wsload.Result) error {
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return fmt.Errorf("json: %w", err)
+	}
+	b = append(b, '\n')
+	if path == "-" {
+		_, err = stdout.Write(b)
+		return err
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return fmt.Errorf("json: %w", err)
+	}
+	return nil
+}

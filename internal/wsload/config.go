@@ -1,0 +1,170 @@
+package wsload
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"time"
+)
+
+// Mode is what the connections do once they are open.
+type Mode string
+
+// The modes.
+const (
+	// ModeEcho keeps Inflight messages outstanding on every connection and
+	// measures the echoes.
+	ModeEcho Mode = "echo"
+	// ModeIdle opens the connections, sends nothing, holds them and measures
+	// the server's memory per connection.
+	ModeIdle Mode = "idle"
+	// ModeBroadcast has one connection send while every connection counts
+	// what the server's broadcast delivers to it.
+	ModeBroadcast Mode = "broadcast"
+)
+
+// Proto is the wire protocol.
+type Proto string
+
+// The protocols.
+const (
+	// ProtoWS speaks WebSocket to a ws:// or wss:// URL.
+	ProtoWS Proto = "ws"
+	// ProtoTCP speaks 4-byte big-endian length-prefixed frames over plain
+	// TCP to the host and port of the URL: the ceiling a WebSocket server is
+	// compared with.
+	ProtoTCP Proto = "tcp"
+)
+
+// Limits of what one run may ask for.
+const (
+	// MaxSize is the largest payload, in bytes.
+	MaxSize = 64 << 20
+	// maxPrebuilt bounds the pre-encoded frames of all connections together.
+	maxPrebuilt = 1 << 30
+)
+
+// Config describes a run. The command-line flags of cmd/wsload map one to one
+// onto its fields; there are no implicit defaults here, see
+// cmd/wsload for those.
+type Config struct {
+	URL             string        // ws://, wss://, or for ProtoTCP any URL with a host and port
+	Proto           Proto         // ProtoWS or ProtoTCP
+	Mode            Mode          // ModeEcho, ModeIdle or ModeBroadcast
+	Conns           int           // connections to open
+	Inflight        int           // messages outstanding per sending connection
+	Size            int           // payload bytes per message
+	Binary          bool          // binary messages; text (ASCII) otherwise
+	Verify          bool          // compare echoed payload bytes too, not only length and opcode
+	Duration        time.Duration // measured time, after Warmup
+	Count           int64         // measured messages to send in all; 0 is no limit
+	Warmup          time.Duration // load before the measurement starts
+	Ramp            time.Duration // spread the dials over this time; 0 dials at once
+	DialConcurrency int           // dials and handshakes at once
+	DialTimeout     time.Duration // bound on one dial and handshake
+	Hold            time.Duration // ModeIdle: how long to hold the connections
+	StatsURL        string        // the server's stats endpoint, or ""
+	Insecure        bool          // wss: skip certificate verification
+	Label           string        // copied into the result
+
+	// Progress, when not nil, receives a progress line every second,
+	// rewritten in place with a carriage return.
+	Progress io.Writer
+	// Log, when not nil, receives warnings (a failed stats request, the
+	// first dial error).
+	Log io.Writer
+
+	// Bounds on the end of a run, shortened by tests: 0 is the default.
+	drainTimeout time.Duration // each wait for the last echoes (3 s)
+	closeWait    time.Duration // one closing handshake (2 s)
+}
+
+// Validate reports the first thing wrong with c.
+func (c *Config) Validate() error {
+	if c.URL == "" {
+		return errors.New("-url is required")
+	}
+	if _, err := c.target(); err != nil {
+		return err
+	}
+	switch c.Mode {
+	case ModeEcho, ModeIdle, ModeBroadcast:
+	default:
+		return fmt.Errorf("-mode %q: want echo, idle or broadcast", c.Mode)
+	}
+	switch {
+	case c.Conns < 1:
+		return fmt.Errorf("-c %d: want at least 1", c.Conns)
+	case c.Inflight < 1:
+		return fmt.Errorf("-inflight %d: want at least 1", c.Inflight)
+	case c.Size < 0 || c.Size > MaxSize:
+		return fmt.Errorf("-size %d: want 0 to %d", c.Size, MaxSize)
+	case c.Duration <= 0:
+		return fmt.Errorf("-duration %v: want more than 0", c.Duration)
+	case c.Count < 0:
+		return fmt.Errorf("-count %d: want 0 (no limit) or more", c.Count)
+	case c.Warmup < 0:
+		return fmt.Errorf("-warmup %v: want 0 or more", c.Warmup)
+	case c.Ramp < 0:
+		return fmt.Errorf("-ramp %v: want 0 or more", c.Ramp)
+	case c.DialConcurrency < 1:
+		return fmt.Errorf("-dial-concurrency %d: want at least 1", c.DialConcurrency)
+	case c.DialTimeout <= 0:
+		return fmt.Errorf("-dial-timeout %v: want more than 0", c.DialTimeout)
+	case c.Hold < 0:
+		return fmt.Errorf("-hold %v: want 0 or more", c.Hold)
+	}
+	senders := int64(c.Conns)
+	if c.Mode == ModeBroadcast {
+		senders = 1
+	}
+	if c.Mode != ModeIdle {
+		per := 2 * int64(c.Inflight) * int64(c.Size+maxHeaderLen)
+		if senders*per > maxPrebuilt {
+			return fmt.Errorf("-c %d × -inflight %d × -size %d needs more than %d MiB of pre-encoded frames",
+				c.Conns, c.Inflight, c.Size, maxPrebuilt>>20)
+		}
+	}
+	if c.StatsURL != "" {
+		u, err := url.Parse(c.StatsURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("-stats-url %q: want an http:// URL", c.StatsURL)
+		}
+	}
+	return nil
+}
+
+// target returns the host:port to dial in tcp mode and checks the URL's
+// scheme in ws mode.
+func (c *Config) target() (string, error) {
+	u, err := url.Parse(c.URL)
+	if err != nil {
+		return "", fmt.Errorf("-url: %w", err)
+	}
+	if u.Host == "" {
+		return "", fmt.Errorf("-url %q: no host", c.URL)
+	}
+	port := u.Port()
+	switch c.Proto {
+	case ProtoWS:
+		if u.Scheme != "ws" && u.Scheme != "wss" {
+			return "", fmt.Errorf("-url %q: want a ws:// or wss:// URL with -proto ws", c.URL)
+		}
+	case ProtoTCP:
+	default:
+		return "", fmt.Errorf("-proto %q: want ws or tcp", c.Proto)
+	}
+	if port == "" {
+		switch u.Scheme {
+		case "ws", "http":
+			port = "80"
+		case "wss", "https":
+			port = "443"
+		default:
+			return "", fmt.Errorf("-url %q: no port", c.URL)
+		}
+	}
+	return net.JoinHostPort(u.Hostname(), port), nil
+}
