@@ -18,9 +18,12 @@ type Behavior[T any] interface {
 	// for more: the place to act on a batch (one vectored write for all the
 	// frames the messages produced).
 	Flush()
-	// Panicked runs after Receive or Flush panicked, with a *PanicError.
-	// The actor goes on delivering messages afterwards, so that the
-	// behavior can answer every one of them (typically with an error).
+	// Panicked runs after Receive or Flush panicked (or called
+	// runtime.Goexit), with a *PanicError; the actor is stopped with that
+	// error first. The actor goes on delivering messages afterwards, the
+	// rest of the interrupted set and then a Flush included, so that the
+	// behavior can answer every one of them (typically with an error). A
+	// panic in Panicked is contained and dropped.
 	Panicked(err error)
 }
 
@@ -43,10 +46,18 @@ type Actor[T any] struct {
 	running  bool
 	nUrgent  atomic.Int32 // len(urgent), readable without the lock
 
-	cur  []T // the normal messages taken for the current drain
-	pos  int // next message of cur to deliver
-	curU []T // the urgent messages taken for delivery
-	posU int
+	// Touched only by the goroutine that runs the actor; one hands them to
+	// the next through mu (or through the go statement).
+	cur   []T // the normal messages taken for the current set
+	pos   int // next message of cur to deliver
+	curU  []T // the urgent messages taken for delivery
+	posU  int
+	inSet bool // a set is being delivered; its Flush has not begun
+	peak  int  // the largest set taken since the actor last went idle
+	quiet int  // busy spells in a row whose sets all fit in idleKeep
+
+	inPanicked bool   // Panicked is running
+	goexit     []byte // the stack of a runtime.Goexit in the behavior, to report
 
 	behavior Behavior[T]
 	runFn    func()
@@ -106,10 +117,33 @@ func (a *Actor[T]) Len() int {
 }
 
 // Drain passes every normal message that has not been delivered yet (the
-// rest of the current drain and what waits in the lane) to fn instead of to
+// rest of the current set and what waits in the lane) to fn instead of to
 // Receive, in order. Call it only from the behavior, on the actor's
-// goroutine: it is how a cancellation answers everything queued.
+// goroutine: it is how a cancellation answers everything queued. If fn
+// panics, the messages it has not been handed yet go to Receive after
+// Panicked, so that none is lost.
 func (a *Actor[T]) Drain(fn func(T)) {
+	a.mu.Lock()
+	if len(a.normal) > 0 {
+		if a.pos == len(a.cur) {
+			// The set is done: the lane becomes its rest.
+			a.retireCurLocked()
+			a.cur, a.normal = a.normal, a.spareN[:0]
+			a.spareN = nil
+		} else {
+			// Into the set, so that a panic in fn leaves the messages where
+			// the run loop takes them up again.
+			a.cur = append(a.cur, a.normal...)
+			clear(a.normal)
+			a.normal = a.normal[:0]
+		}
+	}
+	a.mu.Unlock()
+	// Called from Flush or Panicked, Drain is outside a set: make it one for
+	// as long as fn runs, so that after a panic in fn the run loop delivers
+	// the rest instead of dropping it.
+	inSet := a.inSet
+	a.inSet = true
 	for a.pos < len(a.cur) {
 		m := a.cur[a.pos]
 		var zero T
@@ -117,57 +151,70 @@ func (a *Actor[T]) Drain(fn func(T)) {
 		a.pos++
 		fn(m)
 	}
-	a.mu.Lock()
-	rest := a.normal
-	a.normal = a.spareN[:0]
-	a.spareN = nil
-	a.mu.Unlock()
-	for i, m := range rest {
-		var zero T
-		rest[i] = zero
-		fn(m)
-	}
-	a.mu.Lock()
-	if a.spareN == nil {
-		a.spareN = rest[:0]
-	}
-	a.mu.Unlock()
+	a.inSet = inSet
 }
 
 func (a *Actor[T]) run() {
+	returned := false
+	defer func() {
+		if returned {
+			return
+		}
+		// runtime.Goexit in the behavior. It is no panic, so drain's recover
+		// saw nothing, and the actor would stay marked running with no
+		// goroutine, deaf to every later message. Carry on in a new
+		// goroutine, which reports it, unless it came from Panicked.
+		if a.inPanicked {
+			a.inPanicked = false
+		} else {
+			a.goexit = debug.Stack()
+		}
+		go a.runFn()
+	}()
 	for a.drain() {
 	}
+	returned = true
 }
+
+// errGoexit is the Value of the PanicError that reports a runtime.Goexit
+// in the behavior.
+var errGoexit = errors.New("actor: runtime.Goexit called by the behavior")
 
 // drain delivers one set of ready messages and reports whether the actor
 // should look again; false means it went idle and its goroutine must exit.
 func (a *Actor[T]) drain() (more bool) {
 	defer func() {
 		if v := recover(); v != nil {
-			a.panicked(v)
+			a.panicked(&PanicError{Value: v, Stack: debug.Stack()})
 			more = true
 		}
 	}()
-	if a.pos < len(a.cur) || a.posU < len(a.curU) {
-		// A panic interrupted the last drain: deliver its remaining messages.
-		a.deliverUrgent()
-		a.deliverCur()
-		a.behavior.Flush()
-		return true
+	if a.goexit != nil {
+		stack := a.goexit
+		a.goexit = nil
+		a.panicked(&PanicError{Value: errGoexit, Stack: stack})
 	}
-	a.mu.Lock()
-	if len(a.normal) == 0 && len(a.urgent) == 0 {
-		a.running = false
+	if !a.inSet {
+		a.mu.Lock()
+		if len(a.normal) == 0 && len(a.urgent) == 0 {
+			a.running = false
+			a.retireCurLocked()
+			a.idleLocked()
+			a.mu.Unlock()
+			return false
+		}
+		a.retireCurLocked()
+		a.cur, a.normal = a.normal, a.spareN[:0]
+		a.spareN = nil
+		a.peak = max(a.peak, len(a.cur))
+		a.inSet = true
 		a.mu.Unlock()
-		return false
 	}
-	a.cur, a.normal = a.normal, a.spareN[:0]
-	a.spareN = nil
-	a.pos = 0
-	a.mu.Unlock()
-
+	// Also where a set interrupted by a panic goes on: the messages after
+	// the one that panicked are delivered, and the set still ends in Flush.
 	a.deliverUrgent()
 	a.deliverCur()
+	a.inSet = false
 	a.behavior.Flush()
 	return true
 }
@@ -185,11 +232,51 @@ func (a *Actor[T]) deliverCur() {
 		a.behavior.Receive(m)
 	}
 	a.mu.Lock()
-	if a.spareN == nil {
+	a.retireCurLocked()
+	a.mu.Unlock()
+}
+
+// An idle actor should cost its struct, not the peak of its last burst; but
+// dropping the lanes' buffers every time it goes idle would make a busy one
+// grow them again and again. So the buffers are dropped after quietSpells
+// busy spells in a row whose sets all held at most idleKeep messages: the
+// few messages that wake a quiet session (keep-alive pings) shrink it.
+const (
+	idleKeep    = 4
+	quietSpells = 4
+)
+
+// idleLocked runs as the actor goes idle.
+func (a *Actor[T]) idleLocked() {
+	if a.peak > idleKeep {
+		a.quiet = 0
+	} else if a.quiet < quietSpells {
+		a.quiet++
+	}
+	a.peak = 0
+	if a.quiet < quietSpells {
+		return
+	}
+	if cap(a.normal) > idleKeep {
+		a.normal = nil
+	}
+	if cap(a.spareN) > idleKeep {
+		a.spareN = nil
+	}
+	if cap(a.urgent) > idleKeep {
+		a.urgent = nil
+	}
+	if cap(a.spareU) > idleKeep {
+		a.spareU = nil
+	}
+}
+
+// retireCurLocked keeps the buffer of a delivered set for the lane to reuse.
+func (a *Actor[T]) retireCurLocked() {
+	if a.spareN == nil && a.cur != nil {
 		a.spareN = a.cur[:0]
 	}
 	a.cur, a.pos = nil, 0
-	a.mu.Unlock()
 }
 
 func (a *Actor[T]) deliverUrgent() {
@@ -211,6 +298,7 @@ func (a *Actor[T]) deliverUrgent() {
 			return
 		}
 		a.curU = a.urgent
+		a.peak = max(a.peak, len(a.curU))
 		a.urgent = a.spareU[:0]
 		a.spareU = nil
 		a.nUrgent.Store(0)
@@ -218,13 +306,18 @@ func (a *Actor[T]) deliverUrgent() {
 	}
 }
 
-func (a *Actor[T]) panicked(v any) {
-	err := &PanicError{Value: v, Stack: debug.Stack()}
+func (a *Actor[T]) panicked(err *PanicError) {
 	a.Stop(err)
-	func() {
-		defer func() { _ = recover() }() // a behavior that panics in Panicked too
-		a.behavior.Panicked(err)
+	a.inPanicked = true
+	defer func() {
+		// A behavior that panics in Panicked too. After a runtime.Goexit,
+		// inPanicked stays set for run to see.
+		if recover() != nil {
+			a.inPanicked = false
+		}
 	}()
+	a.behavior.Panicked(err)
+	a.inPanicked = false
 }
 
 // Stop ends the actor's life with err (ErrStopped when nil): Done is closed

@@ -22,6 +22,8 @@ type msg struct {
 	hold       bool   // block in Receive until the test calls release
 	panics     bool   // panic in Receive
 	flushPanic bool   // the next Flush panics
+	flushExit  bool   // the next Flush calls runtime.Goexit
+	flushDrain bool   // the next Flush drains, as cancel does
 	goexit     bool   // call runtime.Goexit in Receive
 	cancel     bool   // hand every undelivered normal message to Drain
 	drainPanic string // with cancel: Drain's fn panics on this id
@@ -37,8 +39,11 @@ type script struct {
 	release chan struct{}
 
 	panickedPanics bool // Panicked panics too
+	panickedExits  bool // Panicked calls runtime.Goexit
 
 	flushPanic bool // only touched on the actor goroutine
+	flushExit  bool
+	flushDrain *msg
 
 	mu     sync.Mutex
 	log    []string
@@ -66,13 +71,14 @@ func (s *script) Receive(m msg) {
 	if m.flushPanic {
 		s.flushPanic = true
 	}
+	if m.flushExit {
+		s.flushExit = true
+	}
+	if m.flushDrain {
+		s.flushDrain = &m
+	}
 	if m.cancel {
-		s.a.Drain(func(d msg) {
-			s.record("D:" + d.id)
-			if d.id == m.drainPanic {
-				panic("drain " + d.id)
-			}
-		})
+		s.drain(m)
 	}
 	if m.panics {
 		panic("boom " + m.id)
@@ -88,6 +94,25 @@ func (s *script) Flush() {
 		s.flushPanic = false
 		panic("flush")
 	}
+	if s.flushExit {
+		s.flushExit = false
+		runtime.Goexit()
+	}
+	if m := s.flushDrain; m != nil {
+		s.flushDrain = nil
+		s.drain(*m)
+	}
+}
+
+// drain hands every undelivered normal message to the log, as a
+// cancellation would answer them.
+func (s *script) drain(m msg) {
+	s.a.Drain(func(d msg) {
+		s.record("D:" + d.id)
+		if d.id == m.drainPanic {
+			panic("drain " + d.id)
+		}
+	})
 }
 
 func (s *script) Panicked(err error) {
@@ -101,6 +126,9 @@ func (s *script) Panicked(err error) {
 	}
 	if s.panickedPanics {
 		panic("in Panicked")
+	}
+	if s.panickedExits {
+		runtime.Goexit()
 	}
 }
 

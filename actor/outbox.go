@@ -3,79 +3,95 @@ package actor
 import "sync"
 
 // Outbox delivers an actor's replies to channels that belong to its callers,
-// without ever blocking the actor. A reply goes straight into its channel
-// when the channel has room and nothing is queued before it; otherwise it
-// waits in the outbox, and one goroutine, started for as long as the queue
-// is not empty, hands the queued replies over in order. A caller that
-// drains its channel late delays only its own replies and those queued
-// behind them; the actor goes on.
+// without ever blocking the actor and without dropping a reply. A reply goes
+// straight into its channel when the channel has room and no earlier reply
+// to the same channel is still waiting; otherwise it waits in the outbox,
+// and a goroutine of that channel's own, started for as long as replies to
+// it wait, hands them over in order. A caller that drains its channel late
+// delays only its own replies; replies to every other channel go on.
 //
-// Deliver must be called from one goroutine at a time (the actor's): that is
-// what keeps the replies in order. The zero Outbox is ready.
+// Replies to one channel arrive in the order of the Deliver calls. A caller
+// must receive every reply it asked for: one that never does keeps the
+// goroutine and the replies waiting for it alive. Deliver is safe for
+// concurrent use; the order holds among the calls of one goroutine (the
+// actor's). The zero Outbox is ready.
 type Outbox[T any] struct {
-	mu       sync.Mutex
-	queue    []envelope[T]
-	spare    []envelope[T]
-	flushing bool
-	flushFn  func()
+	mu      sync.Mutex
+	waiting map[chan<- T]*backlog[T] // channels with replies waiting
+	pending int
 }
 
-type envelope[T any] struct {
-	ch chan<- T
-	v  T
+// backlog holds the replies waiting for one channel; its goroutine runs
+// flush.
+type backlog[T any] struct {
+	o    *Outbox[T]
+	ch   chan<- T
+	vals []T
 }
 
-// Deliver hands v to ch, now or later, exactly once, and never blocks.
+// Deliver hands v to ch, now or later, exactly once, and never blocks. A nil
+// ch discards v.
 func (o *Outbox[T]) Deliver(ch chan<- T, v T) {
-	o.mu.Lock()
-	if !o.flushing {
-		select {
-		case ch <- v:
-			o.mu.Unlock()
-			return
-		default:
-		}
-		o.flushing = true
-		if o.flushFn == nil {
-			o.flushFn = o.flush
-		}
-		o.queue = append(o.queue, envelope[T]{ch, v})
-		o.mu.Unlock()
-		go o.flushFn()
+	if ch == nil {
 		return
 	}
-	o.queue = append(o.queue, envelope[T]{ch, v})
-	o.mu.Unlock()
+	o.mu.Lock()
+	// Deferred, so that a send on a channel the caller closed (a panic the
+	// actor contains) does not leave the outbox locked for good.
+	defer o.mu.Unlock()
+	if len(o.waiting) != 0 {
+		if b := o.waiting[ch]; b != nil {
+			b.vals = append(b.vals, v)
+			o.pending++
+			return
+		}
+	}
+	select {
+	case ch <- v:
+		return
+	default:
+	}
+	b := &backlog[T]{o: o, ch: ch, vals: []T{v}}
+	if o.waiting == nil {
+		o.waiting = make(map[chan<- T]*backlog[T])
+	}
+	o.waiting[ch] = b
+	o.pending++
+	go b.flush()
 }
 
 // Pending returns the number of replies waiting for their channels.
 func (o *Outbox[T]) Pending() int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return len(o.queue)
+	return o.pending
 }
 
-func (o *Outbox[T]) flush() {
+// flush hands b's replies to b.ch in order, blocking on the channel as long
+// as it takes, and retires b when none is left.
+func (b *backlog[T]) flush() {
+	o := b.o
+	var vals []T
 	for {
 		o.mu.Lock()
-		if len(o.queue) == 0 {
-			o.flushing = false
+		if len(b.vals) == 0 {
+			delete(o.waiting, b.ch)
+			if len(o.waiting) == 0 {
+				o.waiting = nil // an idle outbox holds no map
+			}
 			o.mu.Unlock()
 			return
 		}
-		q := o.queue
-		o.queue = o.spare[:0]
-		o.spare = nil
+		vals, b.vals = b.vals, vals[:0]
 		o.mu.Unlock()
-		for i := range q {
-			q[i].ch <- q[i].v
-			q[i] = envelope[T]{}
+		for i := range vals {
+			b.ch <- vals[i]
+			var zero T
+			vals[i] = zero
+			o.mu.Lock()
+			o.pending--
+			o.mu.Unlock()
 		}
-		o.mu.Lock()
-		if o.spare == nil {
-			o.spare = q[:0]
-		}
-		o.mu.Unlock()
 	}
 }
 

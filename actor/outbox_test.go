@@ -323,3 +323,93 @@ func TestReply(t *testing.T) {
 		})
 	}
 }
+
+func TestOutboxNilChannel(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	var o Outbox[int]
+	o.Deliver(nil, 1)
+	if p := o.Pending(); p != 0 {
+		t.Errorf("Pending = %d, want 0", p)
+	}
+	if err := goleak.Find(before); err != nil {
+		t.Errorf("Deliver to a nil channel left a goroutine: %v", err)
+	}
+}
+
+// TestOutboxConcurrentDeliver delivers from several goroutines into shared
+// channels: each goroutine's replies keep their order, none is lost.
+func TestOutboxConcurrentDeliver(t *testing.T) {
+	const (
+		senders  = 4
+		channels = 3
+		replies  = 3000
+	)
+	before := goleak.IgnoreCurrent()
+	var o Outbox[[2]int] // sender, sequence
+	chs := make([]chan [2]int, channels)
+	bad := make([]int, channels)
+	var recv sync.WaitGroup
+	for i := range chs {
+		chs[i] = make(chan [2]int, i) // unbuffered, 1 and 2 slots
+		recv.Go(func() {
+			next := make([]int, senders)
+			for range senders * replies {
+				v := <-chs[i]
+				if v[1] != next[v[0]] {
+					bad[i]++
+				}
+				next[v[0]] = v[1] + 1
+			}
+		})
+	}
+	var send sync.WaitGroup
+	for s := range senders {
+		send.Go(func() {
+			for r := range replies {
+				for _, ch := range chs {
+					o.Deliver(ch, [2]int{s, r})
+				}
+			}
+		})
+	}
+	send.Wait()
+	recv.Wait()
+	for i, n := range bad {
+		if n != 0 {
+			t.Errorf("channel %d: %d replies out of order", i, n)
+		}
+	}
+	waitIdle(t, before)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.pending != 0 || o.waiting != nil {
+		t.Errorf("idle outbox: pending %d, waiting %v; want 0 and no map", o.pending, o.waiting)
+	}
+}
+
+// TestOutboxClosedChannel checks that a caller who closed its reply channel
+// makes Deliver panic (in the actor, which contains it) without leaving the
+// outbox locked for the replies to everyone else.
+func TestOutboxClosedChannel(t *testing.T) {
+	var o Outbox[int]
+	closed := make(chan int, 1)
+	close(closed)
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("Deliver to a closed channel did not panic")
+			}
+		}()
+		o.Deliver(closed, 1)
+	}()
+	ok := make(chan int, 1)
+	delivered := make(chan struct{})
+	go func() {
+		defer close(delivered)
+		o.Deliver(ok, 2)
+	}()
+	wait(t, delivered, "Deliver after a panic in Deliver")
+	if got := <-ok; got != 2 {
+		t.Errorf("got %d, want 2", got)
+	}
+}
