@@ -1,0 +1,55 @@
+package conformance
+
+import (
+	"context"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wsactor/wsactor/internal/echod"
+)
+
+// server is where the cases connect: a loopback address and the path of
+// the echo endpoint.
+type server struct {
+	addr string
+	path string
+}
+
+// Settings of the server under test that the cases depend on.
+const (
+	// maxMessage is the largest message the server echoes; one byte more
+	// must be refused with 1009.
+	maxMessage = 16 << 20
+	// idleTimeout is longer than any case, so that a server that fails to
+	// close is caught by the case's bounds, not rescued by its idle timer.
+	idleTimeout = time.Minute
+)
+
+// newServer starts the server under test, the echo daemon's handler
+// (internal/echod), on a loopback port, and stops it when t ends. It is
+// the only place to change to test another handler.
+func newServer(t *testing.T) server {
+	t.Helper()
+	d := echod.New(echod.Config{
+		Path:             "/",
+		MaxMessage:       maxMessage,
+		IdleTimeout:      idleTimeout,
+		HandshakeTimeout: 10 * time.Second,
+		Logger:           slog.New(slog.DiscardHandler),
+	})
+	srv := httptest.NewServer(d.Handler())
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() {
+		// Every case has ended its session; Shutdown also waits for the
+		// daemon's own goroutines, which goleak checks.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := d.Shutdown(ctx); err != nil {
+			t.Errorf("echod shutdown: %v", err)
+		}
+	})
+	return server{addr: strings.TrimPrefix(srv.URL, "http://"), path: "/"}
+}
