@@ -5,6 +5,6 @@
 // its own so that the runtime's go.mod keeps its three dependencies.
 //
 // Run the tests with `go test -race ./...` from this directory. The Python
-// test needs python3 and python3-websockets: ./install-deps.sh installs
+// test needs python3 and python3-websockets: scripts/install-test-deps.sh installs
 // them; WSACTOR_SKIP_PYTHON=1 skips that test instead.
 package interop

@@ -43,7 +43,7 @@ func findPython(t *testing.T) string {
 		tried = append(tried, fmt.Sprintf("%s: %v %s", py, err, bytes.TrimSpace(lastLine(out))))
 	}
 	msg := fmt.Sprintf("no python3 with the websockets module (tried %s); "+
-		"install Debian's python3 and python3-websockets with interop/install-deps.sh (as root), "+
+		"install Debian's python3 and python3-websockets with scripts/install-test-deps.sh (as root), "+
 		"or set WSACTOR_SKIP_PYTHON=1 to skip this test", strings.Join(tried, "; "))
 	if os.Getenv("WSACTOR_SKIP_PYTHON") == "1" {
 		t.Skip("WSACTOR_SKIP_PYTHON=1: " + msg)

@@ -1,0 +1,86 @@
+package echod
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/gobwas/ws"
+	"github.com/wsactor/wsactor/codec"
+	"github.com/wsactor/wsactor/session"
+)
+
+// hub is the set of sessions on /broadcast.
+type hub struct {
+	mu      sync.RWMutex
+	members []*member
+}
+
+// member is one session's place in the hub.
+type member struct {
+	s     *session.Session // guarded by hub.mu
+	slot  int              // index in hub.members; guarded by hub.mu
+	state atomic.Uint32    // memberNew, memberIn, memberGone; changed under hub.mu
+}
+
+const (
+	memberNew uint32 = iota
+	memberIn
+	memberGone
+)
+
+// join adds m (session s) to the hub, once. A session joins at its first
+// message or once its handshake is done, whichever comes first, so that it
+// gets its own first message back; one that left does not come back.
+func (h *hub) join(m *member, s *session.Session) {
+	if m.state.Load() != memberNew {
+		return // the path of every message after the first
+	}
+	h.mu.Lock()
+	if m.state.Load() == memberNew {
+		m.s = s
+		m.slot = len(h.members)
+		h.members = append(h.members, m)
+		m.state.Store(memberIn)
+	}
+	h.mu.Unlock()
+}
+
+// leave takes m out of the hub for good.
+func (h *hub) leave(m *member) {
+	h.mu.Lock()
+	if m.state.Load() == memberIn {
+		i, last := m.slot, len(h.members)-1
+		h.members[i] = h.members[last]
+		h.members[i].slot = i
+		h.members[last] = nil
+		h.members = h.members[:last]
+	}
+	m.state.Store(memberGone)
+	h.mu.Unlock()
+}
+
+// onBroadcast sends m to every session on the hub, the sender included. The
+// message is encoded once (codec.Prepare copies the payload once into a
+// pooled frame) and every session writes the same bytes.
+//
+// A session that does not keep up drops messages: when its mailbox is full
+// its write completes with ErrMailboxFull (discarded here) instead of making
+// every sender wait for the slowest receiver.
+func (c *conn) onBroadcast(s *session.Session, m session.Message) {
+	size := int64(len(m.Payload))
+	c.n.msgsIn.Add(1)
+	c.n.bytesIn.Add(size)
+	h := c.srv.hub
+	h.join(c.member, s)
+	pf := codec.Prepare(ws.OpCode(m.Type), m.Payload)
+	m.Release()
+	h.mu.RLock()
+	for _, mb := range h.members {
+		mb.s.WritePrepared(pf, nil)
+	}
+	n := int64(len(h.members))
+	h.mu.RUnlock()
+	pf.Release()
+	c.n.msgsOut.Add(n)
+	c.n.bytesOut.Add(n * size)
+}

@@ -1,0 +1,31 @@
+// Package echod is wsactor's echo daemon as a package: cmd/wsechod runs it,
+// and tests start it in-process.
+//
+// A Server echoes every data message on its endpoint (Config.Path, "/" by
+// default) with the message's own type. The echo is zero-copy: the session
+// writes the inbound message's pooled buffer and gives it back once it is on
+// the wire. Echoing allocates nothing in steady state and starts no
+// goroutine: the handler runs on the session's reader, which waits when a
+// session has too many echoes in flight, so a client that does not read is
+// slowed down by TCP instead of growing the daemon's memory. Pings are
+// answered by the session; Shutdown closes every session with 1001.
+//
+// The endpoint also answers plain HTTP. A GET without an Upgrade header
+// whose Accept header names text/html (a browser's) gets a page that opens a
+// WebSocket back to the daemon; any other request that is not a valid
+// handshake gets the status session.Accept gives: 426 Upgrade Required with
+// Sec-WebSocket-Version: 13 for a plain GET (what curl sees) or another
+// version, 400 for a missing or malformed key, 403 for an origin that is
+// not allowed.
+//
+// Beside the endpoint a Server serves /selftest (a page that checks the
+// echo from a browser and writes its result as JSON), /healthz, /debug/vars
+// (expvar's JSON with the Server's metrics and the process's memory
+// figures) and, with Config.Broadcast, /broadcast. See Server.Handler.
+//
+// Serve bounds what a client can hold before its handshake: the request
+// headers must arrive within the handshake timeout, counted from the
+// accept, and fit in MaxHeaderBytes. Limits on frames and messages are the
+// session's: a frame over Config.MaxMessage is refused with 1009 from its
+// header, before anything is allocated for it.
+package echod

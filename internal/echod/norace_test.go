@@ -1,0 +1,5 @@
+//go:build !race
+
+package echod
+
+const raceEnabled = false

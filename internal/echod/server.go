@@ -1,0 +1,311 @@
+package echod
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/wsactor/wsactor/codec"
+	"github.com/wsactor/wsactor/session"
+)
+
+// Server is the echo daemon: its HTTP handler, the sessions it serves, and
+// its metrics. Create one with New; it serves through Handler or Serve
+// until Shutdown.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	opts     session.Options // the template of every session's Options
+	page     []byte
+	selftest []byte
+	hub      *hub // nil unless Config.Broadcast
+	m        metrics
+
+	mu       sync.Mutex
+	conns    map[*conn]struct{} // the open sessions
+	pending  int                // handshakes under way: slots reserved, not yet in conns
+	draining bool               // Shutdown began
+	forced   bool               // Shutdown's deadline passed
+	changed  chan struct{}      // closed when the set of sessions changes, for waiters
+	servers  []*http.Server
+
+	watch    watcher
+	watchers sync.WaitGroup // the watch groups' goroutines
+}
+
+// goingAway is what Shutdown sends every session.
+var goingAway = session.CloseReason{Code: codec.CloseGoingAway, Reason: "server shutting down"}
+
+// New returns a Server for cfg, its zero fields set to their defaults. It
+// starts nothing: serve its Handler, or call Serve.
+func New(cfg Config) *Server {
+	cfg = cfg.withDefaults()
+	s := &Server{
+		cfg:   cfg,
+		log:   cfg.Logger,
+		conns: make(map[*conn]struct{}),
+		opts: session.Options{
+			OriginPatterns:   cfg.Origins,
+			HandshakeTimeout: cfg.HandshakeTimeout,
+			IdleTimeout:      cfg.IdleTimeout,
+			MaxMessageSize:   cfg.MaxMessage,
+		},
+	}
+	if cfg.Broadcast {
+		s.hub = new(hub)
+	}
+	s.watch.srv = s
+	s.page, s.selftest = renderPages(cfg.Path)
+	s.initMetrics()
+	return s
+}
+
+// Handler returns the Server's HTTP handler:
+//
+//   - Config.Path: the echo endpoint, or the page for a browser's plain GET
+//   - /: the page (when Path is elsewhere)
+//   - /selftest: the page a browser test loads
+//   - /broadcast: the broadcast endpoint, with Config.Broadcast
+//   - /healthz: 200 "ok" while the Server accepts sessions, 503 once
+//     Shutdown began
+//   - /debug/vars: the metrics as expvar's JSON, with ?gc=1 after a
+//     garbage collection
+//
+// The echo endpoint comes first: a Path that names another route hides it.
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
+
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	switch p := r.URL.Path; {
+	case p == s.cfg.Path:
+		if wantsPage(r) {
+			servePage(w, r, s.page)
+			return
+		}
+		s.serveSession(w, r, s.newEchoConn)
+	case p == "/broadcast" && s.hub != nil:
+		s.serveSession(w, r, s.newBroadcastConn)
+	case p == "/":
+		servePage(w, r, s.page)
+	case p == "/selftest":
+		servePage(w, r, s.selftest)
+	case p == "/healthz":
+		s.serveHealth(w, r)
+	case p == "/debug/vars":
+		s.serveVars(w, r)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// wantsPage reports whether r is a browser's plain GET (no Upgrade header,
+// HTML accepted) rather than a WebSocket handshake or a client that wants
+// to learn, with 426, that this is one.
+func wantsPage(r *http.Request) bool {
+	return (r.Method == http.MethodGet || r.Method == http.MethodHead) &&
+		r.Header.Get("Upgrade") == "" &&
+		strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	s.mu.Lock()
+	draining := s.draining
+	s.mu.Unlock()
+	if draining {
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	w.Write([]byte("ok\n"))
+}
+
+// serveSession runs the opening handshake of one session and registers it.
+// The request's goroutine returns once the session started: the session's
+// own goroutines serve it.
+func (s *Server) serveSession(w http.ResponseWriter, r *http.Request, newConn func(remote string) *conn) {
+	if msg := s.reserve(); msg != "" {
+		s.m.rejectedConns.Add(1)
+		http.Error(w, msg, http.StatusServiceUnavailable)
+		return
+	}
+	c := newConn(r.RemoteAddr)
+	ss, err := session.Accept(w, r, &c.opts)
+	if err != nil {
+		s.release()
+		s.m.handshakeFailures.Add(1)
+		s.log.Debug("handshake failed", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
+		return
+	}
+	c.s = ss
+	s.register(c)
+}
+
+// reserve takes a session slot for a handshake, or says why there is none.
+func (s *Server) reserve() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.draining:
+		return "server shutting down"
+	case s.cfg.MaxConns > 0 && s.pending+len(s.conns) >= s.cfg.MaxConns:
+		return "too many connections"
+	}
+	s.pending++
+	return ""
+}
+
+// release gives back the slot of a handshake that failed.
+func (s *Server) release() {
+	s.mu.Lock()
+	s.pending--
+	s.notifyLocked()
+	s.mu.Unlock()
+}
+
+// register moves a session from its handshake to the open set and starts
+// the goroutine that waits for its end. A session that arrives once
+// Shutdown began is closed at once.
+func (s *Server) register(c *conn) {
+	if c.member != nil {
+		s.hub.join(c.member, c.s)
+	}
+	s.m.sessionsOpen.Add(1)
+	s.m.sessionsTotal.Add(1)
+	s.mu.Lock()
+	s.pending--
+	s.conns[c] = struct{}{}
+	draining, forced := s.draining, s.forced
+	s.notifyLocked()
+	s.mu.Unlock()
+	s.watch.add(c)
+	switch {
+	case forced:
+		c.s.Cancel(session.Terminal, nil)
+	case draining:
+		c.s.Close(goingAway, nil)
+	}
+}
+
+// notifyLocked wakes the goroutines waiting for the set of sessions to
+// change.
+func (s *Server) notifyLocked() {
+	if s.changed != nil {
+		close(s.changed)
+		s.changed = nil
+	}
+}
+
+// waitIdle waits until no session is open or being opened, or until ctx is
+// done.
+func (s *Server) waitIdle(ctx context.Context) error {
+	for {
+		s.mu.Lock()
+		if s.pending == 0 && len(s.conns) == 0 {
+			s.mu.Unlock()
+			return nil
+		}
+		if s.changed == nil {
+			s.changed = make(chan struct{})
+		}
+		ch := s.changed
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Serve serves the Handler on ln until Shutdown, with TLS when
+// Config.CertFile and KeyFile are set. Reading a request's headers is bounded
+// by the handshake timeout from the moment the connection is accepted, and
+// the headers by MaxHeaderBytes (431 beyond). It returns
+// http.ErrServerClosed after Shutdown, or the error that stopped it.
+func (s *Server) Serve(ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: s.cfg.HandshakeTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	s.mu.Lock()
+	if s.draining {
+		s.mu.Unlock()
+		ln.Close()
+		return http.ErrServerClosed
+	}
+	s.servers = append(s.servers, hs)
+	s.mu.Unlock()
+	if s.cfg.CertFile != "" || s.cfg.KeyFile != "" {
+		return hs.ServeTLS(ln, s.cfg.CertFile, s.cfg.KeyFile)
+	}
+	return hs.Serve(ln)
+}
+
+// Shutdown stops the Server: it stops accepting (Serve's listeners close,
+// /healthz answers 503, new handshakes get 503), sends close 1001 (going
+// away) to every session, and waits for their closing handshakes and for
+// Serve's plain HTTP requests, until ctx is done. Then the sessions and
+// connections left are closed by force, and Shutdown returns ctx's error.
+// It returns once every session has ended.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	first := !s.draining
+	s.draining = true
+	servers := slices.Clone(s.servers)
+	open := s.openLocked()
+	s.mu.Unlock()
+	if first {
+		s.log.Info("shutting down", "sessions", len(open))
+	}
+
+	httpDone := make(chan error, len(servers))
+	for _, hs := range servers {
+		go func() { httpDone <- hs.Shutdown(ctx) }()
+	}
+	for _, c := range open {
+		c.s.Close(goingAway, nil)
+	}
+	err := s.waitIdle(ctx)
+	if err != nil {
+		s.mu.Lock()
+		s.forced = true
+		open = s.openLocked()
+		s.mu.Unlock()
+		s.log.Warn("shutdown deadline passed: closing the sessions left by force", "sessions", len(open))
+		for _, c := range open {
+			c.s.Cancel(session.Terminal, nil)
+		}
+		// Cancel(Terminal) ends a session at once; a handshake still under
+		// way ends within the handshake timeout and is canceled as it
+		// registers.
+		s.waitIdle(context.Background())
+	}
+	for range servers {
+		if e := <-httpDone; err == nil && e != nil && !errors.Is(e, http.ErrServerClosed) {
+			err = e
+		}
+	}
+	if err != nil {
+		for _, hs := range servers {
+			hs.Close()
+		}
+	}
+	s.watchers.Wait()
+	return err
+}
+
+func (s *Server) openLocked() []*conn {
+	open := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		open = append(open, c)
+	}
+	return open
+}
