@@ -4,7 +4,6 @@ import (
 	"io"
 	"net"
 
-	"github.com/gobwas/pool/pbytes"
 	"github.com/gobwas/ws"
 )
 
@@ -12,11 +11,18 @@ import (
 // encoded into: room for 292 headers of the longest kind.
 const headerArena = 4096
 
+// maxArenaPayload is the largest client payload masked into the header arena
+// rather than into a pooled buffer of its own: for small frames the pool's
+// get and put cost more than masking the bytes, and consecutive small frames
+// become one segment of the vectored write.
+const maxArenaPayload = 1024
+
 // Batch gathers encoded frames for one vectored write (writev on a TCP
 // connection). For the server role a frame is its header, encoded into a
 // pooled arena, followed by the caller's payload itself: no payload is
 // copied. For the client role the header and the payload masked with a fresh
-// key go into one pooled buffer; the caller's bytes are never changed.
+// key go into the arena (payloads up to 1 KiB) or into a pooled buffer of
+// their own; the caller's bytes are never changed.
 //
 // A payload added to a Batch must not be modified until the Batch has been
 // written and Reset. The zero Batch needs its Role set before use. A Batch
@@ -25,7 +31,8 @@ type Batch struct {
 	Role Role
 
 	bufs  net.Buffers // the write, in order
-	vec   net.Buffers // scratch for WriteTo, which consumes its receiver
+	vec   net.Buffers // WriteTo's copy of bufs, kept whole for reuse
+	cur   net.Buffers // the part of vec not yet written: WriteTo consumes its receiver
 	arena []byte      // current header arena: arena[:len] is used
 	owned [][]byte    // pooled buffers to return on Reset
 	size  int64
@@ -41,33 +48,45 @@ func (b *Batch) Segments() int { return len(b.bufs) }
 // Add encodes one frame with payload p. rsv carries the reserved bits of a
 // negotiated extension (0 otherwise).
 func (b *Batch) Add(fin bool, op ws.OpCode, rsv byte, p []byte) {
-	if b.Role == Client {
+	client := b.Role == Client
+	if client && len(p) > maxArenaPayload {
 		buf := EncodeFrame(Client, fin, op, rsv, p)
 		b.owned = append(b.owned, buf)
 		b.bufs = append(b.bufs, buf)
 		b.size += int64(len(buf))
 		return
 	}
-	h := ws.Header{Fin: fin, Rsv: rsv, OpCode: op, Length: int64(len(p))}
-	if cap(b.arena)-len(b.arena) < MaxHeaderLen {
+	h := ws.Header{Fin: fin, Rsv: rsv, OpCode: op, Length: int64(len(p)), Masked: client}
+	need := MaxHeaderLen
+	if client {
+		h.Mask = NewMask()
+		need += len(p)
+	}
+	if cap(b.arena)-len(b.arena) < need {
 		if b.arena != nil {
 			b.owned = append(b.owned, b.arena)
 		}
-		b.arena = pbytes.GetCap(headerArena)
+		b.arena = getBuf(headerArena)[:0]
 	}
 	start := len(b.arena)
 	n := PutHeader(b.arena[start:start+MaxHeaderLen], h)
+	if client {
+		n += MaskInto(b.arena[start+n:start+n+len(p)], p, h.Mask)
+	}
 	b.arena = b.arena[:start+n]
-	hdr := b.arena[start : start+n : start+n]
-	b.appendSegment(hdr)
-	if len(p) > 0 {
+	b.appendSegment(b.arena[start : start+n : start+n])
+	if !client && len(p) > 0 {
 		b.bufs = append(b.bufs, p)
 	}
-	b.size += int64(n + len(p))
+	b.size += int64(n)
+	if !client {
+		b.size += int64(len(p))
+	}
 }
 
-// appendSegment appends a header, merging it with the previous segment when
-// that one ends where it begins in the arena (frames with empty payloads).
+// appendSegment appends a segment of the arena, merging it with the previous
+// segment when that one ends where it begins (frames with empty payloads,
+// small client frames).
 func (b *Batch) appendSegment(hdr []byte) {
 	if k := len(b.bufs) - 1; k >= 0 {
 		last := b.bufs[k]
@@ -109,16 +128,21 @@ func (b *Batch) WriteTo(w io.Writer) (int64, error) {
 		n, err := w.Write(b.bufs[0])
 		return int64(n), err
 	}
+	// net.Buffers.WriteTo advances its receiver past what it wrote. Handing
+	// it vec would shrink vec's capacity on every call until the append
+	// allocates, so it consumes cur, a second slice over the same array.
 	b.vec = append(b.vec[:0], b.bufs...)
-	n, err := b.vec.WriteTo(w)
-	clear(b.vec[:cap(b.vec)])
+	b.cur = b.vec
+	n, err := b.cur.WriteTo(w)
+	b.cur = nil
+	clear(b.vec)
 	return n, err
 }
 
 // Reset empties the batch and returns its pooled buffers.
 func (b *Batch) Reset() {
 	for i, buf := range b.owned {
-		pbytes.Put(buf)
+		putBuf(buf)
 		b.owned[i] = nil
 	}
 	b.owned = b.owned[:0]
@@ -135,10 +159,11 @@ func (b *Batch) Reset() {
 func (b *Batch) Release() {
 	b.Reset()
 	if b.arena != nil {
-		pbytes.Put(b.arena)
+		putBuf(b.arena)
 		b.arena = nil
 	}
 	b.bufs = nil
 	b.vec = nil
+	b.cur = nil
 	b.owned = nil
 }

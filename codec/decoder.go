@@ -1,6 +1,10 @@
 package codec
 
-import "github.com/gobwas/ws"
+import (
+	"math"
+
+	"github.com/gobwas/ws"
+)
 
 // Role is the side of the connection an encoder or decoder works for.
 type Role uint8
@@ -93,10 +97,16 @@ func (d *Decoder) Begin(h ws.Header) error {
 	if d.MaxFrame > 0 && h.Length > d.MaxFrame {
 		return ErrFrameTooBig
 	}
-	d.size += h.Length
-	if limit := d.maxMessage(); limit > 0 && d.size > limit {
+	// Compare what is left rather than the sum: a declared length near 2^63
+	// would overflow d.size and slip under the limit.
+	limit := d.maxMessage()
+	if limit < 0 {
+		limit = math.MaxInt64
+	}
+	if h.Length > limit-d.size {
 		return ErrMessageTooBig
 	}
+	d.size += h.Length
 	d.final = h.Fin
 	return nil
 }

@@ -3,7 +3,6 @@ package codec
 import (
 	"sync/atomic"
 
-	"github.com/gobwas/pool/pbytes"
 	"github.com/gobwas/ws"
 )
 
@@ -28,7 +27,7 @@ type Prepared struct {
 func Prepare(op ws.OpCode, p []byte) *Prepared {
 	h := ws.Header{Fin: true, OpCode: op, Length: int64(len(p))}
 	hlen := HeaderLen(h.Length, false)
-	buf := pbytes.GetLen(hlen + len(p))
+	buf := getBuf(hlen + len(p))
 	var hb [MaxHeaderLen]byte
 	copy(buf, hb[:PutHeader(hb[:], h)])
 	copy(buf[hlen:], p)
@@ -50,7 +49,7 @@ func (pf *Prepared) Retain() *Prepared {
 func (pf *Prepared) Release() {
 	switch n := pf.refs.Add(-1); {
 	case n == 0:
-		pbytes.Put(pf.frame)
+		putBuf(pf.frame)
 		pf.frame = nil
 	case n < 0:
 		panic("codec: Prepared released more often than retained")
