@@ -1,0 +1,190 @@
+package main
+
+import (
+	"bytes"
+	"encoding/xml"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func TestMedian(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []float64
+		want float64
+	}{
+		{
+			name: "empty",
+			in:   nil,
+			want: 0,
+		},
+		{
+			name: "odd",
+			in:   []float64{3, 1, 2},
+			want: 2,
+		},
+		{
+			name: "even",
+			in:   []float64{4, 1, 3, 2},
+			want: 2.5,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := median(tc.in); got != tc.want {
+				t.Fatalf(
+					"median(%v) = %v; want %v",
+					tc.in, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseFlagsQuick(t *testing.T) {
+	cfg, err := parseFlags([]string{"-quick"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.rounds != 1 || cfg.duration != 2*time.Second || cfg.micro || cfg.out != "quick" {
+		t.Fatalf(
+			"-quick: rounds %d duration %v micro %v out %q; want 1, 2s, false, quick",
+			cfg.rounds, cfg.duration, cfg.micro, cfg.out)
+	}
+	cfg, err = parseFlags([]string{"-quick", "-rounds", "2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.rounds != 2 {
+		t.Fatalf(
+			"-quick -rounds 2: rounds %d; want 2",
+			cfg.rounds)
+	}
+	_, err = parseFlags([]string{"-servers", "nosuch"})
+	if err == nil {
+		t.Fatal("-servers nosuch: no error")
+	}
+	if got := selectedScenarios(config{quick: true}); len(got) != 2 {
+		t.Fatalf(
+			"quick scenarios: %d; want 2",
+			len(got))
+	}
+}
+
+func TestTrimProcs(t *testing.T) {
+	for in, want := range map[string]string{
+		"BenchmarkEncode/64B-2": "BenchmarkEncode/64B",
+		"BenchmarkEncode":       "BenchmarkEncode",
+		"BenchmarkA/x-y":        "BenchmarkA/x-y",
+	} {
+		if got := trimProcs(in); got != want {
+			t.Errorf(
+				"trimProcs(%q) = %q; want %q",
+				in, got, want)
+		}
+	}
+}
+
+func TestCollect(t *testing.T) {
+	out := `goos: linux
+pkg: github.com/wsactor/wsactor/codec
+BenchmarkEncode/64B-2   	1000	  10.0 ns/op	 6400.00 MB/s	   0 B/op	   0 allocs/op
+BenchmarkEncode/64B-2   	1000	  30.0 ns/op	 2133.33 MB/s	   0 B/op	   0 allocs/op
+BenchmarkEncode/64B-2   	1000	  20.0 ns/op	 3200.00 MB/s	   0 B/op	   0 allocs/op
+ok  	github.com/wsactor/wsactor/codec	1.0s
+`
+	var copied bytes.Buffer
+	res := &microResult{}
+	collect(strings.NewReader(out), &copied, res)
+	if copied.String() != out {
+		t.Fatal("the output was not copied unchanged")
+	}
+	if res.Lines != 3 || len(res.Benchmarks) != 1 {
+		t.Fatalf(
+			"lines %d benchmarks %d; want 3, 1",
+			res.Lines, len(res.Benchmarks))
+	}
+	b := res.Benchmarks[0]
+	if b.Pkg != "codec" || b.Name != "BenchmarkEncode/64B" || *b.NsPerOp != 20 || *b.AllocsPerOp != 0 {
+		t.Fatalf(
+			"got %s %s %v ns/op %v allocs/op; want codec BenchmarkEncode/64B 20 0",
+			b.Pkg, b.Name, *b.NsPerOp, *b.AllocsPerOp)
+	}
+}
+
+// TestReport builds a report from made-up runs and checks the ratios, the
+// tables and that the SVG is well-formed XML.
+func TestReport(t *testing.T) {
+	sc := &scenario{id: "echo-64c-64B", mode: modeEcho, conns: 64, inflight: 16, size: 64}
+	run := func(msgs float64) runRecord {
+		return runRecord{Result: &loadResult{MsgsPerS: msgs, MBPerS: msgs * 128 / 1e6, LatencyUS: &latency{P50: 100, P99: 900}}}
+	}
+	sr := &scenarioReport{ID: sc.id, Title: sc.title(), Mode: string(sc.mode)}
+	for _, s := range []struct {
+		name string
+		runs []runRecord
+	}{
+		{
+			name: "wsactor",
+			runs: []runRecord{run(900), run(1000), run(1100)},
+		},
+		{
+			name: "tcp",
+			runs: []runRecord{run(2000), run(2000), run(2000)},
+		},
+		{
+			name: "gorilla",
+			runs: []runRecord{run(100), {Error: "start: boom"}},
+		},
+	} {
+		sr.Servers = append(sr.Servers, &serverReport{Name: s.name, Runs: s.runs, Summary: summarize(sc, s.runs)})
+	}
+	sr.Servers = append(sr.Servers, &serverReport{Name: "coder", Note: "skipped: does not build"})
+	computeRatios(sc, sr)
+
+	g := sr.Servers[2].Summary
+	if g.Runs != 1 || g.Failed != 1 || *g.VsWsactor != 0.1 || *g.VsTCP != 0.05 {
+		t.Fatalf(
+			"gorilla: runs %d failed %d vs wsactor %v vs tcp %v; want 1, 1, 0.1, 0.05",
+			g.Runs, g.Failed, *g.VsWsactor, *g.VsTCP)
+	}
+	rows, notes := sr.table()
+	if len(rows) != 4 || len(notes) != 1 || !strings.Contains(rows[1][1], "(900-1.1k)") {
+		t.Fatalf(
+			"rows %q notes %q",
+			rows, notes)
+	}
+
+	rep := &report{Scenarios: []*scenarioReport{sr}, Config: reportConfigT{Rounds: 3, DurationS: 5}}
+	var svg bytes.Buffer
+	writeSVG(&svg, rep)
+	dec := xml.NewDecoder(&svg)
+	for {
+		_, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf(
+				"SVG is not well-formed: %v",
+				err)
+		}
+	}
+	var text, md bytes.Buffer
+	writeText(&text, rep)
+	writeMarkdown(&md, rep, "throughput.svg")
+	for _, want := range []string{"wsactor", "0.50x", "coder: skipped"} {
+		if !strings.Contains(text.String(), want) || !strings.Contains(md.String(), want) {
+			t.Errorf(
+				"text or Markdown lacks %q:\n%s\n%s",
+				want, text.String(), md.String())
+		}
+	}
+}

@@ -1,0 +1,265 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// broadcastKind is how a server serves the broadcast scenario.
+type broadcastKind int
+
+const (
+	noBroadcast   broadcastKind = iota
+	broadcastPath               // at /broadcast
+	broadcastFlag               // started with -broadcast; every connection is in the group
+	broadcastBoth               // started with -broadcast, at /broadcast (wsechod)
+)
+
+// server is one benchmark server.
+type server struct {
+	name          string
+	pkg           string // package to build, relative to its module
+	inRepo        bool   // built in the main module, not in bench/
+	proto         string // wsload -proto
+	separateStats bool   // takes -stats-addr
+	broadcast     broadcastKind
+	args          func(cfg config) []string
+	note          string // how it is configured, for the report
+
+	bin string // set by build
+}
+
+// servers is every server, in the order of the tables.
+var servers = []*server{
+	{
+		name:      "wsactor",
+		pkg:       "./cmd/wsechod",
+		inRepo:    true,
+		proto:     "ws",
+		broadcast: broadcastBoth,
+		args:      func(cfg config) []string { return cfg.wsactorArgs },
+		note:      "wsactor's echo daemon, cmd/wsechod",
+	},
+	{
+		name:          "tcp",
+		pkg:           "./servers/tcp",
+		proto:         "tcp",
+		separateStats: true,
+		broadcast:     broadcastFlag,
+		note:          "plain TCP, 4-byte length-prefixed frames, one write per read: the ceiling",
+	},
+	{
+		name:          "gobwas-raw",
+		pkg:           "./servers/gobwas-raw",
+		proto:         "ws",
+		separateStats: true,
+		broadcast:     broadcastPath,
+		note:          "gobwas/ws low level, hand-written loop, pooled buffers, one flush per drained burst",
+	},
+	{
+		name:      "gorilla",
+		pkg:       "./servers/gorilla",
+		proto:     "ws",
+		broadcast: broadcastPath,
+		note:      "gorilla/websocket v1.5.3, NextReader/NextWriter, 4 KiB buffers + WriteBufferPool; broadcast: PreparedMessage",
+	},
+	{
+		name:      "coder",
+		pkg:       "./servers/coder",
+		proto:     "ws",
+		broadcast: broadcastPath,
+		note:      "coder/websocket v1.8.15, Reader into a pooled buffer + Write, compression disabled",
+	},
+	{
+		name:  "gobwas-wsutil",
+		pkg:   "./servers/gobwas-wsutil",
+		proto: "ws",
+		note:  "gobwas/ws v1.5.0 wsutil.ReadClientData/WriteServerMessage, as its README (no broadcast helper)",
+	},
+	{
+		name:      "gws",
+		pkg:       "./servers/gws",
+		proto:     "ws",
+		broadcast: broadcastPath,
+		args: func(cfg config) []string {
+			return []string{"-parallel=" + strconv.FormatBool(cfg.gwsParallel)}
+		},
+		note: "lxzan/gws v1.8.9, event handler, WriteMessage, README's best-practice options; broadcast: Broadcaster",
+	},
+}
+
+func serverNames() []string {
+	var names []string
+	for _, s := range servers {
+		names = append(names, s.name)
+	}
+	return names
+}
+
+func serverByName(name string) *server {
+	for _, s := range servers {
+		if s.name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+func selectedServers(cfg config) []*server {
+	if len(cfg.servers) == 0 {
+		return servers
+	}
+	var out []*server
+	for _, s := range servers {
+		for _, n := range cfg.servers {
+			if s.name == n {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// instance is a running server.
+type instance struct {
+	srv      *server
+	cmd      *exec.Cmd
+	url      string // the endpoint for wsload
+	statsURL string
+	exited   chan struct{}
+	err      error // set before exited is closed
+	log      *os.File
+	started  time.Time
+}
+
+// start starts s for scenario sc and waits until its stats endpoint
+// answers.
+func (s *server) start(ctx context.Context, cfg config, sc *scenario, logDir string) (*instance, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	args := []string{"-addr", addr}
+	statsAddr := addr
+	if s.separateStats {
+		sp, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		statsAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(sp))
+		args = append(args, "-stats-addr", statsAddr)
+	}
+	path := "/"
+	if s.name == "wsactor" {
+		path = cfg.wsactorPath
+	}
+	if sc.mode == modeBroadcast {
+		switch s.broadcast {
+		case broadcastPath:
+			path = "/broadcast"
+		case broadcastFlag:
+			args = append(args, "-broadcast")
+		case broadcastBoth:
+			args = append(args, "-broadcast")
+			path = "/broadcast"
+		default:
+			return nil, errors.New("no broadcast endpoint")
+		}
+	}
+	if s.args != nil {
+		args = append(args, s.args(cfg)...)
+	}
+
+	logf, err := os.OpenFile(filepath.Join(logDir, s.name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(logf, "\n=== %s %s %s\n", time.Now().Format(time.RFC3339), sc.id, strings.Join(append([]string{s.bin}, args...), " "))
+	cmd := exec.Command(s.bin, args...)
+	cmd.Stdout = logf
+	cmd.Stderr = logf
+	// The server dies with benchrun, whatever happens to benchrun.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, err
+	}
+	in := &instance{
+		srv:      s,
+		cmd:      cmd,
+		url:      "ws://" + addr + path,
+		statsURL: "http://" + statsAddr + "/debug/vars",
+		exited:   make(chan struct{}),
+		log:      logf,
+		started:  time.Now(),
+	}
+	go func() {
+		in.err = cmd.Wait()
+		close(in.exited)
+	}()
+	if err := in.waitReady(ctx, 10*time.Second); err != nil {
+		in.stop()
+		return nil, err
+	}
+	return in, nil
+}
+
+// waitReady polls the stats endpoint until it answers 200.
+func (in *instance) waitReady(ctx context.Context, timeout time.Duration) error {
+	client := &http.Client{Timeout: 500 * time.Millisecond, Transport: &http.Transport{DisableKeepAlives: true}}
+	deadline := time.Now().Add(timeout)
+	for {
+		resp, err := client.Get(in.statsURL)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("%s: status %s", in.statsURL, resp.Status)
+		}
+		select {
+		case <-in.exited:
+			return fmt.Errorf("exited at start (%v); see results/logs/%s.log", in.err, in.srv.name)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not ready after %v: %v", timeout, err)
+		}
+	}
+}
+
+// stop ends the server: SIGTERM, then SIGKILL if it has not exited within
+// 3 seconds.
+func (in *instance) stop() {
+	_ = in.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-in.exited:
+	case <-time.After(3 * time.Second):
+		_ = in.cmd.Process.Kill()
+		<-in.exited
+	}
+	in.log.Close()
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}

@@ -1,0 +1,20 @@
+module github.com/wsactor/wsactor/bench
+
+go 1.26
+
+replace github.com/wsactor/wsactor => ../
+
+require (
+	github.com/coder/websocket v1.8.15
+	github.com/gobwas/pool v0.2.1
+	github.com/gobwas/ws v1.5.0
+	github.com/gorilla/websocket v1.5.3
+	github.com/lxzan/gws v1.8.9
+	go.uber.org/goleak v1.3.0
+)
+
+require (
+	github.com/dolthub/maphash v0.1.0 // indirect
+	github.com/gobwas/httphead v0.1.0 // indirect
+	github.com/klauspost/compress v1.17.9 // indirect
+)

@@ -1,0 +1,107 @@
+package gorillaecho
+
+import (
+	"net/http"
+	"sync"
+
+	"github.com/gorilla/websocket"
+)
+
+type hub struct {
+	mu      sync.RWMutex
+	clients []*client
+}
+
+type client struct {
+	c    *websocket.Conn
+	out  chan *websocket.PreparedMessage
+	stop chan struct{}
+	done chan struct{}
+}
+
+func (h *hub) add(c *client) {
+	h.mu.Lock()
+	h.clients = append(h.clients, c)
+	h.mu.Unlock()
+}
+
+func (h *hub) remove(c *client) {
+	h.mu.Lock()
+	for i, x := range h.clients {
+		if x == c {
+			last := len(h.clients) - 1
+			h.clients[i] = h.clients[last]
+			h.clients[last] = nil
+			h.clients = h.clients[:last]
+			break
+		}
+	}
+	h.mu.Unlock()
+}
+
+// publish queues pm on every client, blocking while a queue is full.
+func (h *hub) publish(pm *websocket.PreparedMessage) {
+	h.mu.RLock()
+	for _, c := range h.clients {
+		c.out <- pm
+	}
+	h.mu.RUnlock()
+}
+
+// broadcast serves a connection of the broadcast endpoint: every message it
+// sends is prepared once (framed once) and written to every connection.
+func (s *Server) broadcast(w http.ResponseWriter, r *http.Request) {
+	c, err := s.up.Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	if !s.Conns.Add(c) {
+		return
+	}
+	defer s.Conns.Done(c)
+	defer c.Close()
+
+	cl := &client{
+		c:    c,
+		out:  make(chan *websocket.PreparedMessage, 256),
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
+	}
+	s.hub.add(cl)
+	s.Conns.Go(cl.writeLoop)
+	for {
+		mt, p, err := c.ReadMessage()
+		if err != nil {
+			break
+		}
+		pm, err := websocket.NewPreparedMessage(mt, p)
+		if err != nil {
+			break
+		}
+		s.hub.publish(pm)
+	}
+	s.hub.remove(cl)
+	close(cl.stop)
+	<-cl.done
+}
+
+// writeLoop is the connection's one writer. It drains its queue until the
+// reader stops; after a write error it only drains.
+func (cl *client) writeLoop() {
+	defer close(cl.done)
+	failed := false
+	for {
+		select {
+		case pm := <-cl.out:
+			if failed {
+				continue
+			}
+			if cl.c.WritePreparedMessage(pm) != nil {
+				failed = true
+				_ = cl.c.NetConn().Close()
+			}
+		case <-cl.stop:
+			return
+		}
+	}
+}

@@ -1,0 +1,121 @@
+// Package stats serves the memory and connection figures of a benchmark
+// server at /debug/vars, the same way for every server, so that wsload reads
+// every library's numbers with one parser.
+package stats
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"time"
+)
+
+// Path is the URL path of the stats endpoint.
+const Path = "/debug/vars"
+
+// Vars is the JSON object served at Path. Every field is a top-level number.
+type Vars struct {
+	RSSBytes        int64 `json:"rss_bytes"`
+	HeapInuseBytes  int64 `json:"heap_inuse_bytes"`
+	StackInuseBytes int64 `json:"stack_inuse_bytes"`
+	Goroutines      int64 `json:"goroutines"`
+	Conns           int64 `json:"conns"`
+}
+
+// Read measures the process now. With gc set it first runs a garbage
+// collection and returns freed memory to the OS, so that RSS reflects live
+// memory and two readings can be compared.
+func Read(gc bool, conns int64) Vars {
+	if gc {
+		runtime.GC()
+		debug.FreeOSMemory()
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return Vars{
+		RSSBytes:        RSS(),
+		HeapInuseBytes:  int64(ms.HeapInuse),
+		StackInuseBytes: int64(ms.StackInuse),
+		Goroutines:      int64(runtime.NumGoroutine()),
+		Conns:           conns,
+	}
+}
+
+// RSS returns the resident set size of the process in bytes, read from
+// /proc/self/statm (resident pages times the page size), or -1 where that
+// file cannot be read.
+func RSS() int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return -1
+	}
+	f := bytes.Fields(b)
+	if len(f) < 2 {
+		return -1
+	}
+	pages, err := strconv.ParseInt(string(f[1]), 10, 64)
+	if err != nil {
+		return -1
+	}
+	return pages * int64(os.Getpagesize())
+}
+
+// Handler serves Vars as JSON; conns reports the open WebSocket (or TCP)
+// connections. The query ?gc=1 collects garbage before measuring.
+func Handler(conns func() int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v := Read(r.URL.Query().Get("gc") == "1", conns())
+		b, err := json.Marshal(v)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = w.Write(append(b, '\n'))
+	})
+}
+
+// Server is an HTTP server that serves only the stats endpoint, for servers
+// whose own port speaks no HTTP (the raw gobwas loop, the TCP echo).
+type Server struct {
+	srv *http.Server
+}
+
+// NewServer returns a stats server reporting conns.
+func NewServer(conns func() int64) *Server {
+	mux := http.NewServeMux()
+	mux.Handle(Path, Handler(conns))
+	return &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
+}
+
+// Serve serves the stats endpoint on ln until Close. It returns
+// http.ErrServerClosed after Close.
+func (s *Server) Serve(ln net.Listener) error {
+	return s.srv.Serve(ln)
+}
+
+// Close closes the listener and every stats connection.
+func (s *Server) Close() error {
+	return s.srv.Close()
+}
+
+// DefaultAddr returns the default stats address for a server listening on
+// addr: the same host, port plus 1000.
+func DefaultAddr(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("stats: address %q: %w", addr, err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p <= 0 || p+1000 > 65535 {
+		return "", fmt.Errorf("stats: address %q: port must be between 1 and 64535 to derive a stats port; give -stats-addr", addr)
+	}
+	return net.JoinHostPort(host, strconv.Itoa(p+1000)), nil
+}
