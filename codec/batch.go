@@ -30,6 +30,13 @@ const maxArenaPayload = 1024
 type Batch struct {
 	Role Role
 
+	// CopyBelow, for the server role, is the payload size up to which a
+	// payload is copied into the arena beside its header instead of being
+	// referenced: a run of small frames then goes out as one segment, and
+	// for small payloads the kernel's cost per segment of a vectored write
+	// is more than the copy. 0 copies nothing.
+	CopyBelow int
+
 	bufs  net.Buffers // the write, in order
 	vec   net.Buffers // WriteTo's copy of bufs, kept whole for reuse
 	cur   net.Buffers // the part of vec not yet written: WriteTo consumes its receiver
@@ -58,9 +65,12 @@ func (b *Batch) Add(fin bool, op ws.OpCode, rsv byte, p []byte) {
 	}
 	h := ws.Header{Fin: fin, Rsv: rsv, OpCode: op, Length: int64(len(p)), Masked: client}
 	need := MaxHeaderLen
+	inline := client || len(p) <= b.CopyBelow
+	if inline {
+		need += len(p)
+	}
 	if client {
 		h.Mask = NewMask()
-		need += len(p)
 	}
 	if cap(b.arena)-len(b.arena) < need {
 		if b.arena != nil {
@@ -70,16 +80,19 @@ func (b *Batch) Add(fin bool, op ws.OpCode, rsv byte, p []byte) {
 	}
 	start := len(b.arena)
 	n := PutHeader(b.arena[start:start+MaxHeaderLen], h)
-	if client {
+	switch {
+	case client:
 		n += MaskInto(b.arena[start+n:start+n+len(p)], p, h.Mask)
+	case inline:
+		n += copy(b.arena[start+n:start+n+len(p)], p)
 	}
 	b.arena = b.arena[:start+n]
 	b.appendSegment(b.arena[start : start+n : start+n])
-	if !client && len(p) > 0 {
+	if !inline && len(p) > 0 {
 		b.bufs = append(b.bufs, p)
 	}
 	b.size += int64(n)
-	if !client {
+	if !inline {
 		b.size += int64(len(p))
 	}
 }

@@ -128,6 +128,7 @@ const (
 	cmdClose
 	cmdCancel
 	cmdCancelID // a context given to WriteContext was done
+	cmdForgetID // WriteContext has its completion: drop its id from the canceled ones
 	cmdRejected // the mailbox was full
 	cmdPong     // the reader got a ping
 	cmdPeerClose

@@ -56,6 +56,10 @@ func (s *Session) readLoop() {
 			pbytes.Put(r.msg)
 		}
 		if s.inbound != nil {
+			// Every way out of this loop has told the actor, which ends the
+			// session; waiting for it means that Err says why once the
+			// channel is closed.
+			<-s.mb.Done()
 			close(s.inbound)
 		}
 	}()
@@ -291,6 +295,22 @@ func (r *reader) endFrame() (stop bool) {
 	if f := s.opts.OnMessage; f != nil {
 		f(s, m)
 		return false
+	}
+	select {
+	case s.inbound <- m:
+		return false
+	case <-s.closing:
+		if s.closeSent.Load() {
+			// Close was called while the caller was not reading: the
+			// handshake needs the peer's close frame behind this message,
+			// which is dropped like the ones after our close frame.
+			m.Release()
+			return false
+		}
+		// A Close that Cancel(Total) withdrew: wait for the caller again.
+	case <-s.mb.Done():
+		m.Release()
+		return true
 	}
 	select {
 	case s.inbound <- m:

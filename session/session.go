@@ -32,8 +32,9 @@ type Session struct {
 	out    actor.Outbox[Completion]
 	nextID atomic.Uint64
 
-	inbound chan Message // nil with Options.OnMessage
-	initial []byte       // bytes read with the handshake, not yet decoded
+	inbound chan Message  // nil with Options.OnMessage
+	closing chan struct{} // with inbound: closed once our close frame is queued
+	initial []byte        // bytes read with the handshake, not yet decoded
 
 	// Shared with the reader and the timers.
 	active     atomic.Uint32 // the reader got bytes since the last idle tick
@@ -82,9 +83,13 @@ func newSession(conn net.Conn, role codec.Role, opts *Options, protocol string, 
 	s.mb = actor.New[cmd](opts.mailboxSize(), (*behavior)(s))
 	if opts.OnMessage == nil {
 		s.inbound = make(chan Message, opts.inboundSize())
+		s.closing = make(chan struct{})
 	}
 	if d := opts.idleTimeout(role); d > 0 {
-		s.idleTimer = time.AfterFunc(d/2, s.idleTick)
+		// Armed only once the field is set: idleTick reads it, and Reset is
+		// what orders the write before the timer's goroutine.
+		s.idleTimer = time.AfterFunc(time.Hour, s.idleTick)
+		s.idleTimer.Reset(d / 2)
 	}
 	go s.readLoop()
 	return s
@@ -177,7 +182,8 @@ func (s *Session) Close(reason CloseReason, reply chan<- Completion) uint64 {
 
 // Cancel cancels with kind's meaning (Total or Terminal). It does not wait
 // behind queued writes. Its own completion comes after every command it
-// canceled has completed.
+// canceled has completed, with a nil error; a Cancel(Terminal) of a session
+// that Cancel(Terminal) ended gets nil too, so that concurrent ones agree.
 func (s *Session) Cancel(kind CancelKind, reply chan<- Completion) uint64 {
 	c := cmd{kind: cmdCancel, user: KindCancel, cancel: kind, reply: reply}
 	c.id = s.nextID.Add(1)
@@ -204,6 +210,9 @@ func (s *Session) WriteContext(ctx context.Context, typ MessageType, p []byte) e
 	}
 	s.mb.SendUrgent(cmd{kind: cmdCancelID, id: id})
 	c := <-reply
+	// The write may have been done with before the cancellation reached the
+	// actor, which then keeps the id for a write that never comes.
+	s.mb.SendUrgent(cmd{kind: cmdForgetID, id: id})
 	if c.Err == ErrCanceled {
 		return &canceledError{ctx.Err()}
 	}

@@ -46,10 +46,13 @@ type scratch struct {
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
+var copyBelow = 512
+
 func (s *Session) acquire() *scratch {
 	if s.scratch == nil {
 		sc := scratchPool.Get().(*scratch)
 		sc.batch.Role = s.role
+		sc.batch.CopyBelow = copyBelow
 		s.scratch = sc
 	}
 	return s.scratch
@@ -66,6 +69,10 @@ func (s *Session) receive(c cmd) {
 			s.completeCmd(&c, ErrControlTooLong)
 			return
 		}
+		if c.kind == cmdWrite && c.op != ws.OpText && c.op != ws.OpBinary {
+			s.completeCmd(&c, fmt.Errorf("session: write: invalid message type %d: use Text or Binary", c.op))
+			return
+		}
 		if len(s.canceled) > 0 && s.takeCanceled(c.id) {
 			s.completeCmd(&c, ErrCanceled)
 			return
@@ -77,6 +84,10 @@ func (s *Session) receive(c cmd) {
 		s.onCancel(&c)
 	case cmdCancelID:
 		s.onCancelID(c.id)
+	case cmdForgetID:
+		if len(s.canceled) > 0 {
+			s.takeCanceled(c.id)
+		}
 	case cmdRejected:
 		s.completeCmd(&c, ErrMailboxFull)
 	case cmdPong:
@@ -106,7 +117,6 @@ func (s *Session) receive(c cmd) {
 		s.fail(ErrIdleTimeout, codec.CloseGoingAway)
 	case cmdCloseTimeout:
 		if s.state != stateDone {
-			s.completeClose(ErrCloseTimeout)
 			s.finish(ErrCloseTimeout)
 		}
 	}
@@ -186,14 +196,12 @@ func (s *Session) flush() {
 	sc.batch.Reset()
 	scratchPool.Put(sc)
 	if err != nil {
-		s.completeClose(err)
 		s.finish(err)
 		return
 	}
 	if closeWritten && s.state == statePeerClose && s.role == codec.Server {
 		// The server closes TCP first, as soon as both close frames are
 		// through (RFC 6455 section 7.1.1).
-		s.completeClose(nil)
 		s.finish(s.peerClose)
 	}
 }
@@ -265,6 +273,13 @@ func (s *Session) onClose(c *cmd) {
 func (s *Session) queueClose(code codec.CloseCode, reason string) {
 	p := codec.AppendClosePayload(pbytes.GetCap(ws.MaxControlFramePayloadSize), code, reason)
 	s.closeSent.Store(true)
+	if s.closing != nil {
+		select {
+		case <-s.closing: // a Close that Cancel(Total) withdrew closed it
+		default:
+			close(s.closing) // wakes a reader waiting on a full Messages
+		}
+	}
 	s.startCloseTimer()
 	s.queue(record{op: ws.OpClose, p: p, release: true, close: true})
 }
@@ -322,11 +337,16 @@ func (s *Session) cancelPending(err error, withdrawClose bool) {
 
 func (s *Session) onCancel(c *cmd) {
 	if s.state == stateDone {
-		s.completeCmd(c, s.mb.Err())
+		err := s.mb.Err()
+		if c.cancel == Terminal && errors.Is(err, ErrCanceled) {
+			// The session ended as this Cancel asks: an in-flight write or
+			// the reader saw the socket it closed before it came here.
+			err = nil
+		}
+		s.completeCmd(c, err)
 		return
 	}
 	if c.cancel == Terminal {
-		s.completeClose(ErrCanceled)
 		s.finish(ErrCanceled)
 		s.completeCmd(c, nil)
 		return
@@ -340,18 +360,16 @@ func (s *Session) onCancel(c *cmd) {
 		closeQueued = slices.ContainsFunc(s.scratch.recs, func(r record) bool { return r.close })
 	}
 	s.cancelPending(ErrCanceled, true)
-	if s.state == stateClosing {
-		// Our Close is canceled too. If its frame had not been written the
-		// session is open again; if it had, the handshake goes on and ends
-		// the session without a further completion.
+	if s.state == stateClosing && closeQueued {
+		// Our Close had not begun: it is canceled, and the session is open
+		// again. Once its frame is written it is no longer Total's to
+		// cancel: the handshake goes on and completes it.
 		s.completeClose(ErrCanceled)
-		if closeQueued {
-			s.state = stateOpen
-			s.closeID = 0
-			if s.closeTimer != nil {
-				s.closeTimer.Stop()
-				s.closeTimer = nil
-			}
+		s.state = stateOpen
+		s.closeID = 0
+		if s.closeTimer != nil {
+			s.closeTimer.Stop()
+			s.closeTimer = nil
 		}
 	}
 	s.completeCmd(c, nil)
@@ -401,7 +419,6 @@ func (s *Session) onPeerClose(ce *CloseError) {
 		s.state = statePeerClose
 		s.flush() // our close frame, if still queued
 		if s.state == statePeerClose && s.role == codec.Server {
-			s.completeClose(nil)
 			s.finish(ce)
 		}
 	}
@@ -412,17 +429,18 @@ func (s *Session) onPeerClose(ce *CloseError) {
 func (s *Session) onReadError(err error) {
 	switch {
 	case s.state == stateDone:
+	case s.terminal.Load():
+		// Cancel(Terminal) closed the socket; its command may still be on
+		// its way to the actor.
+		s.finish(ErrCanceled)
 	case s.timedOut.Load():
-		s.completeClose(ErrCloseTimeout)
 		s.finish(ErrCloseTimeout)
 	case s.state == statePeerClose:
 		// The client's wait for the server's FIN is over.
-		s.completeClose(nil)
 		s.finish(s.peerClose)
 	default:
 		err = fmt.Errorf("session: connection lost without a close frame (1006): %w", err)
 		s.cancelPending(err, true)
-		s.completeClose(err)
 		s.finish(err)
 	}
 }
@@ -438,12 +456,13 @@ func (s *Session) fail(err error, code codec.CloseCode) {
 		s.queueClose(code, "")
 	}
 	s.flush()
-	s.completeClose(err)
 	s.finish(err)
 }
 
 // finish ends the session with err: the connection is closed, the timers
-// stopped, and every command still waiting completes with err.
+// stopped, and every command still waiting completes with err. A pending
+// Close completes here, after Done, so that its caller finds Err set: with
+// nil when err is the peer's close frame (the handshake is done).
 func (s *Session) finish(err error) {
 	if s.state == stateDone {
 		return
@@ -457,7 +476,11 @@ func (s *Session) finish(err error) {
 		s.closeTimer.Stop()
 	}
 	s.mb.Stop(err)
-	s.completeClose(err)
+	if err != nil && err == s.peerClose {
+		s.completeClose(nil)
+	} else {
+		s.completeClose(err)
+	}
 	s.unqueue(func(r *record) bool {
 		s.completeRec(r, err)
 		return true

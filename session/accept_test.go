@@ -1,0 +1,323 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/wsactor/wsactor/codec"
+)
+
+// Accept answers a request that is no valid WebSocket handshake with the
+// status that says what is wrong, and checks the Origin.
+func TestAcceptStatus(t *testing.T) {
+	const key = "dGhlIHNhbXBsZSBub25jZQ=="
+	upgrade := func(extra ...string) http.Header {
+		h := http.Header{
+			"Connection":            {"Upgrade"},
+			"Upgrade":               {"websocket"},
+			"Sec-Websocket-Version": {"13"},
+			"Sec-Websocket-Key":     {key},
+		}
+		for i := 0; i < len(extra); i += 2 {
+			h.Set(extra[i], extra[i+1])
+		}
+		return h
+	}
+	tests := []struct {
+		name        string
+		header      http.Header
+		sameOrigin  bool // set Origin to the server's own
+		patterns    []string
+		wantStatus  int
+		wantVersion bool // the answer carries Sec-WebSocket-Version: 13
+	}{
+		{
+			name:        "plain GET",
+			header:      http.Header{},
+			wantStatus:  http.StatusUpgradeRequired,
+			wantVersion: true,
+		},
+		{
+			name:        "upgrade to another protocol",
+			header:      upgrade("Upgrade", "h2c"),
+			wantStatus:  http.StatusUpgradeRequired,
+			wantVersion: true,
+		},
+		{
+			name:        "wrong version",
+			header:      upgrade("Sec-WebSocket-Version", "8"),
+			wantStatus:  http.StatusUpgradeRequired,
+			wantVersion: true,
+		},
+		{
+			name:       "malformed key",
+			header:     upgrade("Sec-WebSocket-Key", "not base64!"),
+			wantStatus: http.StatusBadRequest,
+		},
+		{
+			name:       "key of the wrong length",
+			header:     upgrade("Sec-WebSocket-Key", "c2hvcnQ="),
+			wantStatus: http.StatusBadRequest,
+		},
+		{
+			name:       "foreign origin",
+			header:     upgrade("Origin", "https://evil.example.net"),
+			wantStatus: http.StatusForbidden,
+		},
+		{
+			name:       "foreign origin not matching the patterns",
+			header:     upgrade("Origin", "https://evil.example.net"),
+			patterns:   []string{"*.example.com"},
+			wantStatus: http.StatusForbidden,
+		},
+		{
+			name:       "origin allowed by a pattern",
+			header:     upgrade("Origin", "https://app.example.com"),
+			patterns:   []string{"*.example.com"},
+			wantStatus: http.StatusSwitchingProtocols,
+		},
+		{
+			name:       "same origin",
+			header:     upgrade(),
+			sameOrigin: true,
+			wantStatus: http.StatusSwitchingProtocols,
+		},
+		{
+			name:       "no origin",
+			header:     upgrade(),
+			wantStatus: http.StatusSwitchingProtocols,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := testOptions()
+			opts.OriginPatterns = tc.patterns
+			accepted := make(chan error, 1)
+			var sess *Session
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				s, err := Accept(w, r, opts)
+				sess = s
+				accepted <- err
+			}))
+			t.Cleanup(srv.Close)
+			req, err := http.NewRequest(http.MethodGet, srv.URL, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header = tc.header.Clone()
+			if tc.sameOrigin {
+				req.Header.Set("Origin", srv.URL)
+			}
+			tr := &http.Transport{DisableKeepAlives: true}
+			t.Cleanup(tr.CloseIdleConnections)
+			resp, err := (&http.Client{Transport: tr}).Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			err = <-accepted
+			if resp.StatusCode != tc.wantStatus {
+				t.Fatalf("status %d, want %d (Accept: %v)", resp.StatusCode, tc.wantStatus, err)
+			}
+			if tc.wantVersion && resp.Header.Get("Sec-WebSocket-Version") != "13" {
+				t.Fatalf("426 without Sec-WebSocket-Version: 13: %v", resp.Header)
+			}
+			if tc.wantStatus == http.StatusSwitchingProtocols {
+				if err != nil {
+					t.Fatalf("Accept = %v", err)
+				}
+				// The client hung up: the session ends without a close frame.
+				if err := awaitDone(t, sess); CloseCode(err) != codec.CloseAbnormalClosure {
+					t.Fatalf("Err() = %v, want an abnormal closure", err)
+				}
+				endSession(t, sess)
+				return
+			}
+			if !errors.Is(err, ErrHandshake) {
+				t.Fatalf("Accept = %v, want ErrHandshake", err)
+			}
+		})
+	}
+}
+
+// Subprotocol negotiation, with the session as server and as client: the
+// server picks the first protocol the client offered that it supports.
+func TestSubprotocol(t *testing.T) {
+	tests := []struct {
+		name   string
+		role   codec.Role // the session's
+		ours   []string
+		theirs []string
+		want   string
+	}{
+		{
+			name:   "server/client's first choice",
+			role:   codec.Server,
+			ours:   []string{"v1.chat", "v2.chat"},
+			theirs: []string{"v2.chat", "v1.chat"},
+			want:   "v2.chat",
+		},
+		{
+			name:   "server/only common one",
+			role:   codec.Server,
+			ours:   []string{"v1.chat"},
+			theirs: []string{"v3.chat", "v1.chat"},
+			want:   "v1.chat",
+		},
+		{
+			name:   "server/none in common",
+			role:   codec.Server,
+			ours:   []string{"v1.chat"},
+			theirs: []string{"v2.chat"},
+			want:   "",
+		},
+		{
+			name:   "server/none offered",
+			role:   codec.Server,
+			ours:   []string{"v1.chat"},
+			theirs: nil,
+			want:   "",
+		},
+		{
+			name:   "client/server picks",
+			role:   codec.Client,
+			ours:   []string{"v2.chat", "v1.chat"},
+			theirs: []string{"v1.chat"},
+			want:   "v1.chat",
+		},
+		{
+			name:   "client/none in common",
+			role:   codec.Client,
+			ours:   []string{"v2.chat"},
+			theirs: []string{"v1.chat"},
+			want:   "",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := testOptions()
+			opts.Subprotocols = tc.ours
+			s, p := openRaw(t, tc.role, opts, rawConfig{protocols: tc.theirs})
+			if s.Subprotocol() != tc.want || p.protocol != tc.want {
+				t.Fatalf("session chose %q, raw peer %q; want %q", s.Subprotocol(), p.protocol, tc.want)
+			}
+		})
+	}
+}
+
+// Both ends made by this package agree on the subprotocol.
+func TestSubprotocolSessionToSession(t *testing.T) {
+	srvOpts := testOptions()
+	srvOpts.Subprotocols = []string{"b", "c"}
+	protocols := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, err := Accept(w, r, srvOpts)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		protocols <- s.Subprotocol()
+		endSession(t, s)
+	}))
+	t.Cleanup(srv.Close)
+	opts := testOptions()
+	opts.Subprotocols = []string{"a", "c", "b"}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	c, err := Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	endSession(t, c)
+	if got := <-protocols; got != "c" || c.Subprotocol() != "c" {
+		t.Fatalf("server chose %q, client sees %q; want \"c\"", got, c.Subprotocol())
+	}
+}
+
+// Dial reports a refused handshake with the server's status.
+func TestDialRefused(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		Accept(w, r, testOptions())
+	}))
+	t.Cleanup(srv.Close)
+	opts := testOptions()
+	opts.Header = http.Header{"Origin": {"https://elsewhere.example"}}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	s, err := Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), opts)
+	if err == nil {
+		endSession(t, s)
+		t.Fatal("Dial succeeded against a foreign origin")
+	}
+	if !errors.Is(err, ErrHandshake) || !strings.Contains(err.Error(), "403") {
+		t.Fatalf("Dial = %v, want ErrHandshake naming 403", err)
+	}
+}
+
+// AcceptConn checks the Origin too.
+func TestAcceptConnOrigin(t *testing.T) {
+	tests := []struct {
+		name     string
+		origin   string
+		patterns []string
+		wantOK   bool
+	}{
+		{
+			name:   "foreign",
+			origin: "https://elsewhere.example",
+			wantOK: false,
+		},
+		{
+			name:     "allowed by a pattern",
+			origin:   "https://elsewhere.example",
+			patterns: []string{"elsewhere.example"},
+			wantOK:   true,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ln := listen(t, rawConfig{})
+			opts := testOptions()
+			opts.OriginPatterns = tc.patterns
+			type result struct {
+				s   *Session
+				err error
+			}
+			accepted := make(chan result, 1)
+			go func() {
+				c, err := ln.Accept()
+				if err != nil {
+					accepted <- result{err: err}
+					return
+				}
+				s, err := AcceptConn(c, opts)
+				accepted <- result{s, err}
+			}()
+			dopts := testOptions()
+			dopts.Header = http.Header{"Origin": {tc.origin}}
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			defer cancel()
+			c, err := Dial(ctx, "ws://"+ln.Addr().String()+"/", dopts)
+			res := <-accepted
+			if res.s != nil {
+				endSession(t, res.s)
+			}
+			if c != nil {
+				endSession(t, c)
+			}
+			if tc.wantOK {
+				if err != nil || res.err != nil {
+					t.Fatalf("Dial = %v, AcceptConn = %v", err, res.err)
+				}
+				return
+			}
+			if !errors.Is(res.err, ErrHandshake) || !errors.Is(err, ErrHandshake) || !strings.Contains(err.Error(), "403") {
+				t.Fatalf("AcceptConn = %v, Dial = %v; want both ErrHandshake, with 403", res.err, err)
+			}
+		})
+	}
+}

@@ -1,0 +1,34 @@
+// Package session runs WebSocket connections as actors.
+//
+// A Session owns its connection. Its write side belongs to an actor: callers
+// never touch the socket, they send commands — Write, WriteMessage,
+// WritePrepared, Ping, Close, Cancel — and each command returns its id at
+// once and is answered by exactly one Completion on a channel the caller
+// gives, never from inside the call. One channel may serve many commands
+// and many sessions. Under load the actor drains every ready command and
+// writes all their frames with one vectored write.
+//
+// The read side belongs to the session's reader, which checks every frame
+// against RFC 6455 and hands whole messages, in pooled buffers, to
+// Options.OnMessage (on the reader's goroutine: the lean way) or to the
+// Messages channel. A peer that sends faster than the application reads is
+// slowed down by TCP, never queued without bound.
+//
+// The semantics are Boost.Beast's websocket::stream: Close runs the closing
+// handshake and completes when it is done and the connection torn down (or
+// after the close timeout, with ErrCloseTimeout); Cancel(Total) cancels every
+// command that has not begun to write, Cancel(Terminal) everything, the
+// connection with it.
+//
+// Ownership of buffers: a payload given to a command belongs to the session
+// until that command's completion; a received Message's payload belongs to
+// the application until it calls Release (or hands it to WriteMessage).
+//
+// Completions go straight into the reply channel when it has room. When it
+// has none the session does not block and drops nothing: the completion
+// waits, with those queued behind it for the same channel, until the
+// channel is drained. Never close a reply channel while commands that
+// answer on it are outstanding.
+//
+// The examples are the best way in.
+package session
