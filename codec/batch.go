@@ -115,6 +115,10 @@ func (b *Batch) appendSegment(hdr []byte) {
 // AddMessage encodes p as a message of type op split into frames of at most
 // fragment bytes each (one frame when fragment <= 0 or p fits).
 func (b *Batch) AddMessage(op ws.OpCode, p []byte, fragment int) {
+	if fragment <= 0 || len(p) <= fragment {
+		b.Add(true, op, 0, p)
+		return
+	}
 	for h, part := range Fragments(op, p, fragment) {
 		b.Add(h.Fin, h.OpCode, 0, part)
 	}

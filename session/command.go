@@ -1,10 +1,10 @@
 package session
 
 import (
-	"github.com/gobwas/pool/pbytes"
 	"github.com/gobwas/ws"
 	"github.com/wsactor/wsactor/actor"
 	"github.com/wsactor/wsactor/codec"
+	"github.com/wsactor/wsactor/internal/bufpool"
 )
 
 // MessageType is the type of a data message.
@@ -37,7 +37,7 @@ type Message struct {
 // used afterwards. Release of an empty Message does nothing.
 func (m *Message) Release() {
 	if cap(m.Payload) > 0 {
-		pbytes.Put(m.Payload[:0])
+		bufpool.Put(m.Payload[:0])
 	}
 	m.Payload = nil
 }

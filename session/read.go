@@ -6,10 +6,10 @@ import (
 	"io"
 	"syscall"
 
-	"github.com/gobwas/pool/pbytes"
 	"github.com/gobwas/ws"
 	"github.com/wsactor/wsactor/actor"
 	"github.com/wsactor/wsactor/codec"
+	"github.com/wsactor/wsactor/internal/bufpool"
 )
 
 // reader is the read side's state, owned by the reader goroutine. It lives
@@ -53,7 +53,7 @@ func (s *Session) readLoop() {
 			s.mb.SendUrgent(cmd{kind: cmdReaderPanic, err: fmt.Errorf("session: reader: %w", &actor.PanicError{Value: v})})
 		}
 		if r.msg != nil {
-			pbytes.Put(r.msg)
+			bufpool.Put(r.msg)
 		}
 		if s.inbound != nil {
 			// Every way out of this loop has told the actor, which ends the
@@ -74,12 +74,12 @@ func (s *Session) readLoop() {
 		if len(buf) > 0 {
 			s.active.Store(1)
 			stop := r.feed(buf)
-			pbytes.Put(buf[:cap(buf)])
+			bufpool.Put(buf[:cap(buf)])
 			if stop {
 				return
 			}
 		} else if buf != nil {
-			pbytes.Put(buf[:cap(buf)])
+			bufpool.Put(buf[:cap(buf)])
 		}
 		if err != nil {
 			s.mb.SendUrgent(cmd{kind: cmdReadError, err: err})
@@ -99,7 +99,7 @@ func (r *reader) read() ([]byte, error) {
 		r.size = int(min(r.need+codec.MaxHeaderLen, 256<<10))
 	}
 	if r.s.raw == nil {
-		buf := pbytes.GetLen(r.size)
+		buf := bufpool.Get(r.size)
 		n, err := r.s.conn.Read(buf)
 		return buf[:n], err
 	}
@@ -108,7 +108,7 @@ func (r *reader) read() ([]byte, error) {
 	r.buf, r.rerr = nil, nil
 	if err != nil {
 		if buf != nil {
-			pbytes.Put(buf)
+			bufpool.Put(buf)
 		}
 		return nil, err
 	}
@@ -122,14 +122,14 @@ func (r *reader) read() ([]byte, error) {
 }
 
 func (r *reader) rawRead(fd uintptr) bool {
-	buf := pbytes.GetLen(r.size)
+	buf := bufpool.Get(r.size)
 	for {
 		n, err := syscall.Read(int(fd), buf)
 		switch err {
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
-			pbytes.Put(buf)
+			bufpool.Put(buf)
 			return false // wait for readability, holding nothing
 		}
 		if n < 0 {
@@ -228,10 +228,10 @@ func (r *reader) grow(n int, readMore bool) []byte {
 				size = int(total)
 			}
 		}
-		nb := pbytes.GetLen(size)
+		nb := bufpool.Get(size)
 		if r.msg != nil {
 			copy(nb, r.msg[:r.mlen])
-			pbytes.Put(r.msg)
+			bufpool.Put(r.msg)
 		}
 		r.msg = nb[:cap(nb)]
 	}
@@ -261,7 +261,7 @@ func (r *reader) endFrame() (stop bool) {
 		switch r.h.OpCode {
 		case ws.OpPing:
 			if !s.closeSent.Load() {
-				pong := pbytes.GetLen(len(p))
+				pong := bufpool.Get(len(p))
 				copy(pong, p)
 				s.mb.SendUrgent(cmd{kind: cmdPong, p: pong})
 			}
@@ -285,7 +285,7 @@ func (r *reader) endFrame() (stop bool) {
 	if r.mlen > 0 {
 		m.Payload = r.msg[:r.mlen]
 	} else if r.msg != nil {
-		pbytes.Put(r.msg)
+		bufpool.Put(r.msg)
 	}
 	r.msg, r.mlen = nil, 0
 	if s.closeSent.Load() {

@@ -7,9 +7,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gobwas/pool/pbytes"
 	"github.com/gobwas/ws"
 	"github.com/wsactor/wsactor/codec"
+	"github.com/wsactor/wsactor/internal/bufpool"
 )
 
 // behavior is the Session seen by its actor: the methods below run on the
@@ -94,7 +94,7 @@ func (s *Session) receive(c cmd) {
 		if s.state == stateOpen {
 			s.queue(record{op: ws.OpPong, p: c.p, release: true})
 		} else {
-			pbytes.Put(c.p)
+			bufpool.Put(c.p)
 		}
 	case cmdPeerClose:
 		s.onPeerClose(&CloseError{Code: c.code, Reason: c.reason})
@@ -211,7 +211,7 @@ func (s *Session) flush() {
 func (s *Session) completeRec(r *record, err error) {
 	if r.kind == 0 {
 		if r.release && r.p != nil {
-			pbytes.Put(r.p)
+			bufpool.Put(r.p)
 		}
 		return
 	}
@@ -226,7 +226,7 @@ func (s *Session) completeRec(r *record, err error) {
 	p := r.p
 	if r.release {
 		if cap(p) > 0 {
-			pbytes.Put(p[:0])
+			bufpool.Put(p[:0])
 		}
 		p = nil
 	}
@@ -271,7 +271,7 @@ func (s *Session) onClose(c *cmd) {
 
 // queueClose queues our close frame and starts the close timer.
 func (s *Session) queueClose(code codec.CloseCode, reason string) {
-	p := codec.AppendClosePayload(pbytes.GetCap(ws.MaxControlFramePayloadSize), code, reason)
+	p := codec.AppendClosePayload(bufpool.Get(ws.MaxControlFramePayloadSize)[:0], code, reason)
 	s.closeSent.Store(true)
 	if s.closing != nil {
 		select {
@@ -322,7 +322,7 @@ func (s *Session) unqueue(drop func(*record) bool) {
 func (s *Session) cancelPending(err error, withdrawClose bool) {
 	s.unqueue(func(r *record) bool {
 		if r.close && withdrawClose {
-			pbytes.Put(r.p)
+			bufpool.Put(r.p)
 			s.closeSent.Store(false)
 			return true
 		}
