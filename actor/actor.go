@@ -44,6 +44,7 @@ type Actor[T any] struct {
 	spareU   []T
 	capacity int
 	running  bool
+	held     bool         // Hold: Send queues without starting a goroutine
 	nUrgent  atomic.Int32 // len(urgent), readable without the lock
 
 	// Touched only by the goroutine that runs the actor; one hands them to
@@ -87,7 +88,9 @@ func (a *Actor[T]) Send(m T) bool {
 		return false
 	}
 	a.normal = append(a.normal, m)
-	a.scheduleLocked()
+	if !a.held {
+		a.scheduleLocked()
+	}
 	a.mu.Unlock()
 	return true
 }
@@ -152,6 +155,73 @@ func (a *Actor[T]) Drain(fn func(T)) {
 		fn(m)
 	}
 	a.inSet = inSet
+}
+
+// Hold makes Send queue without starting the actor's goroutine, until
+// RunHeld. A caller that is about to produce a burst of messages (a reader
+// handing a whole socket read to a handler that answers each message) holds
+// the actor, then runs it once on its own goroutine: one set, one Flush, no
+// goroutine started and no stack grown per burst. SendUrgent still starts
+// the goroutine at once. While the actor is held, nothing that the caller
+// does may wait for the actor to act: that is what Kick is for.
+func (a *Actor[T]) Hold() {
+	a.mu.Lock()
+	a.held = true
+	a.mu.Unlock()
+}
+
+// Kick ends a Hold early and starts the actor's goroutine if it has
+// messages: for a caller that holds the actor and must now wait for it.
+func (a *Actor[T]) Kick() {
+	a.mu.Lock()
+	a.held = false
+	if len(a.normal) > 0 || len(a.urgent) > 0 {
+		a.scheduleLocked()
+	}
+	a.mu.Unlock()
+}
+
+// RunHeld ends a Hold. If the actor has messages and no goroutine runs it,
+// it runs on the calling goroutine, for at most sets drained sets (then a
+// goroutine of its own takes over), and RunHeld reports true.
+func (a *Actor[T]) RunHeld(sets int) bool {
+	a.mu.Lock()
+	a.held = false
+	if a.running || (len(a.normal) == 0 && len(a.urgent) == 0) {
+		a.mu.Unlock()
+		return false
+	}
+	a.running = true
+	a.mu.Unlock()
+	a.runInline(sets)
+	return true
+}
+
+// runInline is run on the caller's goroutine, bounded.
+func (a *Actor[T]) runInline(sets int) {
+	returned := false
+	defer func() {
+		if !returned {
+			// A Goexit in the behavior ends the caller's goroutine too;
+			// the actor carries on in one of its own, as run does.
+			if a.inPanicked {
+				a.inPanicked = false
+			} else {
+				a.goexit = debug.Stack()
+			}
+			go a.runFn()
+		}
+	}()
+	for i := 0; ; i++ {
+		if i == sets {
+			go a.runFn() // still marked running: the goroutine continues
+			break
+		}
+		if !a.drain() {
+			break
+		}
+	}
+	returned = true
 }
 
 func (a *Actor[T]) run() {

@@ -76,6 +76,12 @@ type Options struct {
 	// (TCP backpressure). The handler owns m and must call m.Release (or
 	// hand m to WriteMessage). When nil, messages go to the Messages
 	// channel.
+	//
+	// Commands the handler issues on its own session run once it returns,
+	// on the reader's goroutine, all the answers to one read in one write:
+	// so the handler must not wait for their completions (WriteContext and
+	// CloseContext may be used; they take care of it). A handler that must
+	// wait should hand the message to another goroutine.
 	OnMessage func(s *Session, m Message)
 
 	// OnControl, when set, observes every ping, pong and close frame

@@ -33,6 +33,8 @@ type reader struct {
 	msg  []byte // pooled buffer of the message being gathered
 	mlen int
 
+	held int // messages handed to the handler since the actor last ran
+
 	// The read in progress, for the raw-socket path.
 	buf  []byte
 	n    int
@@ -49,6 +51,9 @@ func (s *Session) readLoop() {
 	}}
 	r.fn = r.rawRead
 	defer func() {
+		if s.opts.OnMessage != nil {
+			s.mb.Kick() // a handler that panicked left the actor held
+		}
 		if v := recover(); v != nil {
 			s.mb.SendUrgent(cmd{kind: cmdReaderPanic, err: fmt.Errorf("session: reader: %w", &actor.PanicError{Value: v})})
 		}
@@ -65,7 +70,7 @@ func (s *Session) readLoop() {
 	}()
 	if b := s.initial; b != nil {
 		s.initial = nil
-		if r.feed(b) {
+		if r.process(b) {
 			return
 		}
 	}
@@ -73,7 +78,7 @@ func (s *Session) readLoop() {
 		buf, err := r.read()
 		if len(buf) > 0 {
 			s.active.Store(1)
-			stop := r.feed(buf)
+			stop := r.process(buf)
 			bufpool.Put(buf[:cap(buf)])
 			if stop {
 				return
@@ -138,6 +143,32 @@ func (r *reader) rawRead(fd uintptr) bool {
 		r.buf, r.n, r.rerr = buf, n, err
 		return true
 	}
+}
+
+// inlineSets bounds how many sets of commands the reader runs for the actor
+// after a read before it hands the rest to the actor's own goroutine.
+const inlineSets = 4
+
+// heldMessages is how many messages a handler may answer before the reader
+// runs the actor, so that one large read of tiny messages cannot fill the
+// mailbox.
+const heldMessages = 256
+
+// process decodes one read. With a handler, the actor is held while the
+// handler answers the read's messages and then run here, on the reader's
+// goroutine: the answers to a whole read go out in one vectored write, and
+// the reader, busy writing, reads no more until they are written — the echo
+// of a peer that does not read slows that peer down, not the process.
+func (r *reader) process(b []byte) (stop bool) {
+	s := r.s
+	if s.opts.OnMessage == nil {
+		return r.feed(b)
+	}
+	s.mb.Hold()
+	r.held = 0
+	stop = r.feed(b)
+	s.mb.RunHeld(inlineSets)
+	return stop
 }
 
 // feed decodes b. It reports whether reading must stop.
@@ -294,6 +325,11 @@ func (r *reader) endFrame() (stop bool) {
 	}
 	if f := s.opts.OnMessage; f != nil {
 		f(s, m)
+		if r.held++; r.held >= heldMessages {
+			s.mb.RunHeld(inlineSets)
+			s.mb.Hold()
+			r.held = 0
+		}
 		return false
 	}
 	select {

@@ -203,6 +203,7 @@ func (s *Session) Cancel(kind CancelKind, reply chan<- Completion) uint64 {
 func (s *Session) WriteContext(ctx context.Context, typ MessageType, p []byte) error {
 	reply := make(chan Completion, 1)
 	id := s.Write(typ, p, reply)
+	s.mb.Kick() // called from OnMessage, the actor is held: it must run
 	select {
 	case c := <-reply:
 		return c.Err
@@ -225,6 +226,7 @@ func (s *Session) WriteContext(ctx context.Context, typ MessageType, p []byte) e
 func (s *Session) CloseContext(ctx context.Context, reason CloseReason) error {
 	reply := make(chan Completion, 2)
 	s.Close(reason, reply)
+	s.mb.Kick()
 	select {
 	case c := <-reply:
 		return c.Err

@@ -19,9 +19,6 @@ type conn struct {
 	start  time.Time
 	n      counters
 
-	// Owned by the session's reader goroutine (OnMessage runs there).
-	echo *echoWindow // nil until the first message
-
 	member *member // the broadcast membership, on /broadcast
 }
 
@@ -42,71 +39,19 @@ func (s *Server) newBroadcastConn(remote string) *conn {
 	return c
 }
 
-// Echo flow control. A session's echoes are written by its actor while its
-// reader goes on reading; with no bound a client that sends without reading
-// would fill the session's mailbox (and echoes past it would be refused) and
-// the daemon's memory. So each session keeps at most echoInflight echoes and
-// echoInflightBytes of payload in flight (one message of any size is always
-// let through); beyond, the reader waits for completions, stops reading the
-// socket, and TCP pushes back on the client.
-const (
-	echoInflight      = 16
-	echoInflightBytes = 1 << 20
-)
-
-// echoWindow tracks a session's echoes in flight. It is taken at the first
-// message, so that a session that never sends costs nothing for it, and
-// kept for the session's life, so that echoing allocates nothing.
-type echoWindow struct {
-	reply chan session.Completion // capacity echoInflight: the actor never waits on it
-	sizes [echoInflight]int64     // sizes of the echoes in flight, oldest first
-	head  int
-	count int
-	bytes int64
-}
-
 // onEcho echoes m with its own type, without a copy: the session writes the
-// message's own buffer and gives it back to the pool once written.
+// message's own buffer and gives it back to the pool once written. No
+// completion is asked for. Flow control needs none either: the answers to
+// one read are written on the session's reader goroutine before it reads
+// again, so a client that sends without reading is slowed down by TCP, and
+// the daemon's memory stays bounded by the read buffer and the mailbox.
 func (c *conn) onEcho(s *session.Session, m session.Message) {
 	size := int64(len(m.Payload))
 	c.n.msgsIn.Add(1)
 	c.n.bytesIn.Add(size)
-	w := c.echo
-	if w == nil {
-		w = &echoWindow{reply: make(chan session.Completion, echoInflight)}
-		c.echo = w
-	}
-	w.reap(false)
-	for w.count == echoInflight || (w.count > 0 && w.bytes+size > echoInflightBytes) {
-		w.reap(true)
-	}
-	w.sizes[(w.head+w.count)%echoInflight] = size
-	w.count++
-	w.bytes += size
-	s.WriteMessage(m, w.reply)
+	s.WriteMessage(m, nil)
 	c.n.msgsOut.Add(1)
 	c.n.bytesOut.Add(size)
-}
-
-// reap takes the completions that arrived, or waits for one when wait is
-// set. Writes complete in order, so each frees the oldest entry. Every
-// write completes, when the session ends too, so the wait cannot hang.
-func (w *echoWindow) reap(wait bool) {
-	for w.count > 0 {
-		if wait {
-			<-w.reply
-			wait = false
-		} else {
-			select {
-			case <-w.reply:
-			default:
-				return
-			}
-		}
-		w.bytes -= w.sizes[w.head]
-		w.head = (w.head + 1) % echoInflight
-		w.count--
-	}
 }
 
 // ended accounts for a session that ended and logs it. The Server's
