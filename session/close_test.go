@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -435,5 +438,61 @@ func TestCloseWhileMessagesFull(t *testing.T) {
 				t.Fatalf("message %q delivered after the close handshake", m.Payload)
 			}
 		})
+	}
+}
+
+func TestOnCloseCalledOnceAfterDone(t *testing.T) {
+	type call struct {
+		s   *Session
+		err error
+	}
+	calls := make(chan call, 4)
+	var srv *Session
+	srvReady := make(chan struct{})
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, err := Accept(w, r, &Options{
+			HandshakeTimeout: 10 * time.Second,
+			OnMessage:        func(s *Session, m Message) { m.Release() },
+			OnClose: func(s *Session, err error) {
+				select {
+				case <-s.Done():
+				default:
+					t.Error("OnClose before Done")
+				}
+				calls <- call{s, err}
+			},
+		})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		srv = s
+		close(srvReady)
+	}))
+	t.Cleanup(ts.Close)
+	c, err := Dial(context.Background(), "ws"+strings.TrimPrefix(ts.URL, "http"), &Options{HandshakeTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-srvReady
+	reply := make(chan Completion, 1)
+	c.Close(CloseReason{Code: 4001, Reason: "bye"}, reply)
+	if comp := <-reply; comp.Err != nil {
+		t.Fatalf("close: %v", comp.Err)
+	}
+	got := <-calls
+	if got.s != srv {
+		t.Fatal("OnClose got another session")
+	}
+	var ce *CloseError
+	if !errors.As(got.err, &ce) || ce.Code != 4001 || ce.Reason != "bye" {
+		t.Fatalf("OnClose err = %v, want the peer's 4001 bye", got.err)
+	}
+	for range c.Messages() {
+	}
+	select {
+	case extra := <-calls:
+		t.Fatalf("OnClose called again: %v", extra.err)
+	default:
 	}
 }

@@ -84,6 +84,13 @@ type Options struct {
 	// wait should hand the message to another goroutine.
 	OnMessage func(s *Session, m Message)
 
+	// OnClose, when set, is called once when the session has ended, with
+	// the error Err returns, after Done is closed and every command has
+	// completed: the place for a server's bookkeeping, without a goroutine
+	// per session waiting on Done. It runs on the session's actor and must
+	// not block.
+	OnClose func(s *Session, err error)
+
 	// OnControl, when set, observes every ping, pong and close frame
 	// received, on the reader goroutine, before the session acts on it.
 	// The payload is valid only during the call.
