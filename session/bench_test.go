@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+	"github.com/wsactor/wsactor/internal/netpoll"
 )
 
 // benchServer accepts sessions on a loopback listener with opts until the
@@ -186,7 +187,10 @@ func BenchmarkIdleSessions(b *testing.B) {
 
 func measureIdle(b *testing.B, n int) (heapPer, rssPer float64) {
 	// The lean way a server reads (the echo daemon's): a handler, no channel.
-	addr, sessions := benchServer(b, &Options{OnMessage: func(s *Session, m Message) { s.WriteMessage(m, nil) }})
+	addr, sessions := benchServer(b, &Options{
+		ParkAfter: 200 * time.Millisecond,
+		OnMessage: func(s *Session, m Message) { s.WriteMessage(m, nil) },
+	})
 	heap0, rss0 := memNow()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestIdleClientProcess$")
 	cmd.Env = append(os.Environ(), "WSACTOR_IDLE_CLIENT="+addr, "WSACTOR_IDLE_N="+strconv.Itoa(n))
@@ -218,6 +222,13 @@ func measureIdle(b *testing.B, n int) (heapPer, rssPer float64) {
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	if err != nil || !strings.HasPrefix(line, "ready") {
 		b.Fatalf("client process: %q %v", line, err)
+	}
+	// An idle session parks its reader after ParkAfter: measure then.
+	for deadline := time.Now().Add(30 * time.Second); netpoll.Supported() && netpoll.Shared().Parked() < n; {
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of %d sessions parked", netpoll.Shared().Parked(), n)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	heap1, rss1 := memNow()
 	if os.Getenv("WSACTOR_IDLE_VERBOSE") != "" {

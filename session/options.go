@@ -42,6 +42,13 @@ type Options struct {
 	// clients.
 	IdleTimeout time.Duration
 
+	// ParkAfter is how long a session waits without receiving a byte
+	// before its reader parks: it gives up its goroutine and its stack
+	// until bytes arrive, and one goroutine of the process waits for every
+	// parked session (Linux, plain TCP connections; elsewhere the reader
+	// stays). Negative disables parking. Default 1 s.
+	ParkAfter time.Duration
+
 	// MaxMessageSize limits an inbound message; a bigger one closes the
 	// session with 1009. Negative means no limit. Default 16 MiB.
 	MaxMessageSize int64
@@ -144,6 +151,16 @@ func (o *Options) idleTimeout(role codec.Role) time.Duration {
 		return 60 * time.Second
 	}
 	return 0
+}
+
+func (o *Options) parkAfter() time.Duration {
+	switch {
+	case o.ParkAfter < 0:
+		return 0
+	case o.ParkAfter > 0:
+		return o.ParkAfter
+	}
+	return time.Second
 }
 
 func (o *Options) mailboxSize() int {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"syscall"
 
 	"github.com/gobwas/ws"
@@ -50,6 +51,13 @@ func (s *Session) readLoop() {
 		MaxFrame:   s.opts.MaxFrameSize,
 	}}
 	r.fn = r.rawRead
+	s.runReader(r)
+}
+
+// runReader reads until the session's reading side ends or the reader
+// parks (park.go); a parked reader's state is carried on by a new goroutine.
+func (s *Session) runReader(r *reader) {
+	parked := false
 	defer func() {
 		if s.opts.OnMessage != nil {
 			s.mb.Kick() // a handler that panicked left the actor held
@@ -57,9 +65,11 @@ func (s *Session) readLoop() {
 		if v := recover(); v != nil {
 			s.mb.SendUrgent(cmd{kind: cmdReaderPanic, err: fmt.Errorf("session: reader: %w", &actor.PanicError{Value: v})})
 		}
-		if r.msg != nil {
-			bufpool.Put(r.msg)
+		if parked {
+			return
 		}
+		s.park.Store(parkDone)
+		r.release()
 		if s.inbound != nil {
 			// Every way out of this loop has told the actor, which ends the
 			// session; waiting for it means that Err says why once the
@@ -87,9 +97,23 @@ func (s *Session) readLoop() {
 			bufpool.Put(buf[:cap(buf)])
 		}
 		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) && s.park.Load() == parkRequested {
+				if parked = s.parkReader(r); parked {
+					return
+				}
+				continue
+			}
 			s.mb.SendUrgent(cmd{kind: cmdReadError, err: err})
 			return
 		}
+	}
+}
+
+// release gives back the reader's buffers when reading is over.
+func (r *reader) release() {
+	if r.msg != nil {
+		bufpool.Put(r.msg)
+		r.msg = nil
 	}
 }
 

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"net"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/wsactor/wsactor/actor"
 	"github.com/wsactor/wsactor/codec"
+	"github.com/wsactor/wsactor/internal/netpoll"
 )
 
 // Session is one WebSocket connection, run by an actor that owns every
@@ -37,12 +39,21 @@ type Session struct {
 	initial []byte        // bytes read with the handshake, not yet decoded
 
 	// Shared with the reader and the timers.
-	active     atomic.Uint32 // the reader got bytes since the last idle tick
-	idleMisses atomic.Uint32
-	closeSent  atomic.Bool // our close frame is on its way: drop data
-	terminal   atomic.Bool // Cancel(Terminal) was called
-	timedOut   atomic.Bool // the close timer fired
-	idleTimer  *time.Timer
+	active    atomic.Uint32 // the reader got bytes since the last tick
+	quiet     atomic.Int64  // how long nothing was received, as ticks count it
+	pinged    atomic.Bool   // a keep-alive ping went out in this quiet spell
+	tickEvery atomic.Int64  // the interval the tick timer was set for; 0: stopped
+	closeSent atomic.Bool   // our close frame is on its way: drop data
+	terminal  atomic.Bool   // Cancel(Terminal) was called
+	timedOut  atomic.Bool   // the close timer fired
+	idleTimer *time.Timer   // ticks for keep-alive, idle timeout and parking
+
+	// Parking (park.go): the reader's state while it has no goroutine.
+	park       atomic.Uint32
+	parkMu     sync.Mutex
+	parkTok    uint64
+	parkReg    netpoll.Reg
+	parked     *reader
 	closeTimer *time.Timer
 
 	// Owned by the actor goroutine.
@@ -85,11 +96,12 @@ func newSession(conn net.Conn, role codec.Role, opts *Options, protocol string, 
 		s.inbound = make(chan Message, opts.inboundSize())
 		s.closing = make(chan struct{})
 	}
-	if d := opts.idleTimeout(role); d > 0 {
-		// Armed only once the field is set: idleTick reads it, and Reset is
+	if p := s.tickPeriod(); p > 0 {
+		// Armed only once the field is set: tick reads it, and Reset is
 		// what orders the write before the timer's goroutine.
-		s.idleTimer = time.AfterFunc(time.Hour, s.idleTick)
-		s.idleTimer.Reset(d / 2)
+		s.idleTimer = time.AfterFunc(time.Hour, s.tick)
+		s.tickEvery.Store(int64(p))
+		s.idleTimer.Reset(p)
 	}
 	go s.readLoop()
 	return s
@@ -246,31 +258,65 @@ func (e *canceledError) Is(target error) bool {
 }
 func (e *canceledError) Unwrap() error { return e.cause }
 
-// idleTick runs on a timer goroutine every half idle timeout. It needs the
-// actor only when there is something to do: a ping to send, a session to
-// close.
-func (s *Session) idleTick() {
+// tickPeriod is how often the session looks at its reader's activity: half
+// the idle timeout, or the park delay when that is shorter; 0 when there is
+// nothing to look for.
+func (s *Session) tickPeriod() time.Duration {
+	p := s.opts.idleTimeout(s.role) / 2
+	if park := s.parkAfter(); park > 0 && (p == 0 || park < p) {
+		p = park
+	}
+	return p
+}
+
+// tick runs on a timer goroutine. It needs the actor only when there is
+// something to do: a keep-alive ping to send, a session to close; and the
+// reader only to park it.
+func (s *Session) tick() {
 	if s.mb.Stopped() {
 		return
 	}
-	half := s.opts.idleTimeout(s.role) / 2
+	var quiet time.Duration
 	if s.active.Swap(0) != 0 {
-		s.idleMisses.Store(0)
-		s.idleTimer.Reset(half)
-		return
+		s.quiet.Store(0)
+		s.pinged.Store(false)
+	} else {
+		quiet = time.Duration(s.quiet.Add(s.tickEvery.Load()))
 	}
-	switch s.idleMisses.Add(1) {
-	case 1:
-		s.mb.SendUrgent(cmd{kind: cmdKeepalive})
-	case 2:
-		s.mb.SendUrgent(cmd{kind: cmdIdleTimeout})
-	default:
+	idle := s.opts.idleTimeout(s.role)
+	if park := s.parkAfter(); quiet > 0 && park > 0 && quiet >= park {
+		s.requestPark()
+	}
+	switch {
+	case idle > 0 && quiet >= idle+idle/2:
 		// The actor could not close in time (a write blocked on a peer
 		// that does not read): close by force.
 		s.conn.Close()
 		return
+	case idle > 0 && quiet >= idle:
+		s.mb.SendUrgent(cmd{kind: cmdIdleTimeout})
+	case idle > 0 && quiet >= idle/2 && !s.pinged.Load():
+		s.pinged.Store(true)
+		s.mb.SendUrgent(cmd{kind: cmdKeepalive})
 	}
-	s.idleTimer.Reset(half)
+	next := s.tickPeriod()
+	if s.park.Load() == parkParked {
+		// Nothing comes from a parked reader until it wakes (and restarts
+		// the ticks): sleep until the next keep-alive event, if any.
+		switch {
+		case idle == 0:
+			s.tickEvery.Store(0)
+			return
+		case !s.pinged.Load() && quiet < idle/2:
+			next = idle/2 - quiet
+		case quiet < idle:
+			next = idle - quiet
+		default:
+			next = idle / 2
+		}
+	}
+	s.tickEvery.Store(int64(next))
+	s.idleTimer.Reset(next)
 }
 
 func (s *Session) closeTimeout() {

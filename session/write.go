@@ -487,6 +487,7 @@ func (s *Session) finish(err error) {
 	})
 	s.mb.Drain(func(c cmd) { s.completeCmd(&c, err) })
 	s.canceled = nil
+	s.unpark()
 	if f := s.opts.OnClose; f != nil {
 		f(s, err)
 	}
