@@ -74,7 +74,7 @@ func New[T any](capacity int, b Behavior[T]) *Actor[T] {
 	if capacity < 1 {
 		capacity = 1
 	}
-	a := &Actor[T]{capacity: capacity, behavior: b, done: make(chan struct{})}
+	a := &Actor[T]{capacity: capacity, behavior: b}
 	a.runFn = a.run // one method value, so that scheduling allocates nothing
 	return a
 }
@@ -405,15 +405,34 @@ func (a *Actor[T]) Stop(err error) bool {
 	}
 	a.err = err
 	a.stopped.Store(true)
-	close(a.done)
+	if a.done == nil {
+		a.done = closedChan
+	} else {
+		close(a.done)
+	}
 	return true
 }
+
+// closedChan is every Done channel asked for after Stop.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
 
 // ErrStopped is the terminal error of an actor stopped without a reason.
 var ErrStopped = errors.New("actor: stopped")
 
-// Done is closed when the actor is stopped.
-func (a *Actor[T]) Done() <-chan struct{} { return a.done }
+// Done is closed when the actor is stopped. The channel is made on the
+// first call: an actor nobody waits for costs no channel.
+func (a *Actor[T]) Done() <-chan struct{} {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.done == nil {
+		a.done = make(chan struct{})
+	}
+	return a.done
+}
 
 // Stopped reports whether Stop was called.
 func (a *Actor[T]) Stopped() bool { return a.stopped.Load() }

@@ -28,7 +28,7 @@ type reader struct {
 	carry  [codec.MaxHeaderLen]byte // a header split across reads
 	ncarry int
 
-	ctrl  [ws.MaxControlFramePayloadSize]byte
+	ctrl  []byte // pooled while a control frame arrives
 	nctrl int
 
 	msg  []byte // pooled buffer of the message being gathered
@@ -109,8 +109,16 @@ func (s *Session) runReader(r *reader) {
 	}
 }
 
+func (r *reader) releaseCtrl() {
+	if r.ctrl != nil {
+		bufpool.Put(r.ctrl)
+		r.ctrl = nil
+	}
+}
+
 // release gives back the reader's buffers when reading is over.
 func (r *reader) release() {
+	r.releaseCtrl()
 	if r.msg != nil {
 		bufpool.Put(r.msg)
 		r.msg = nil
@@ -243,6 +251,9 @@ func (r *reader) feed(b []byte) (stop bool) {
 			b = b[take:]
 			var dst []byte
 			if r.h.OpCode.IsControl() {
+				if r.ctrl == nil {
+					r.ctrl = bufpool.Get(ws.MaxControlFramePayloadSize)
+				}
 				dst = r.ctrl[r.nctrl : r.nctrl+take]
 				r.nctrl += take
 			} else {
@@ -302,6 +313,7 @@ func (r *reader) endFrame() (stop bool) {
 	switch r.h.OpCode {
 	case ws.OpPing, ws.OpPong, ws.OpClose:
 		p := r.ctrl[:r.nctrl]
+		defer r.releaseCtrl()
 		var code codec.CloseCode
 		var reason []byte
 		if r.h.OpCode == ws.OpClose {
