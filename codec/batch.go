@@ -65,7 +65,7 @@ func (b *Batch) Add(fin bool, op ws.OpCode, rsv byte, p []byte) {
 	}
 	h := ws.Header{Fin: fin, Rsv: rsv, OpCode: op, Length: int64(len(p)), Masked: client}
 	need := MaxHeaderLen
-	inline := client || len(p) <= b.CopyBelow
+	inline := client || (len(p) <= b.CopyBelow && len(p) <= headerArena-MaxHeaderLen)
 	if inline {
 		need += len(p)
 	}

@@ -66,7 +66,7 @@ type Options struct {
 	InboundSize int
 
 	// ReadBufferSize is the size of the pooled buffer a read borrows while
-	// bytes arrive. Default 4096.
+	// bytes arrive (only then: a waiting reader holds none). Default 32 KiB.
 	ReadBufferSize int
 
 	// WriteCoalesce is how many bytes of ready frames the session gathers
@@ -181,7 +181,7 @@ func (o *Options) readBufferSize() int {
 	if o.ReadBufferSize > 0 {
 		return o.ReadBufferSize
 	}
-	return 4096
+	return 32 << 10
 }
 
 func (o *Options) writeCoalesce() int64 {
