@@ -503,3 +503,59 @@ func TestClientBatchSegments(t *testing.T) {
 		})
 	}
 }
+
+func TestBatchCopyBelow(t *testing.T) {
+	tests := []struct {
+		name      string
+		copyBelow int
+		sizes     []int
+		segments  int
+	}{
+		{
+			name:      "small payloads join their headers in one segment",
+			copyBelow: 512,
+			sizes:     []int{64, 0, 512, 100},
+			segments:  1,
+		},
+		{
+			name:      "a payload over the threshold is referenced",
+			copyBelow: 512,
+			sizes:     []int{64, 513, 64},
+			segments:  3,
+		},
+		{
+			name:      "zero copies nothing",
+			copyBelow: 0,
+			sizes:     []int{64, 64},
+			segments:  4,
+		},
+		{
+			name:      "a threshold past the arena never copies past it",
+			copyBelow: 1 << 20,
+			sizes:     []int{8000, 64},
+			segments:  3,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := codec.Batch{Role: codec.Server, CopyBelow: tt.copyBelow}
+			defer b.Release()
+			var want []byte
+			for i, n := range tt.sizes {
+				p := bytes.Repeat([]byte{byte('a' + i)}, n)
+				b.Add(true, ws.OpBinary, 0, p)
+				want = append(want, ws.MustCompileFrame(ws.NewBinaryFrame(p))...)
+			}
+			if got := b.Segments(); got != tt.segments {
+				t.Errorf("Segments() = %d, want %d", got, tt.segments)
+			}
+			var out bytes.Buffer
+			if _, err := b.WriteTo(&out); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(out.Bytes(), want) {
+				t.Fatalf("wire bytes differ from gobwas's encoding")
+			}
+		})
+	}
+}
