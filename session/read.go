@@ -177,13 +177,18 @@ func (r *reader) rawRead(fd uintptr) bool {
 	}
 }
 
+// maxQueuedPongs is how many pongs may wait for the actor before further
+// pings are answered only by the latest.
+const maxQueuedPongs = 32
+
 // inlineSets bounds how many sets of commands the reader runs for the actor
 // after a read before it hands the rest to the actor's own goroutine.
 const inlineSets = 4
 
 // heldMessages is how many messages a handler may answer before the reader
 // runs the actor, so that one large read of tiny messages cannot fill the
-// mailbox.
+// mailbox: at most a quarter of the mailbox (room for four commands per
+// message, as 256 leaves in the default 1024).
 const heldMessages = 256
 
 // process decodes one read. With a handler, the actor is held while the
@@ -330,7 +335,21 @@ func (r *reader) endFrame() (stop bool) {
 			if !s.closeSent.Load() {
 				pong := bufpool.Get(len(p))
 				copy(pong, p)
-				s.mb.SendUrgent(cmd{kind: cmdPong, p: pong})
+				if s.pongs.Add(1) <= maxQueuedPongs {
+					s.mb.SendUrgent(cmd{kind: cmdPong, p: pong})
+				} else {
+					// A peer that floods pings faster than their pongs can
+					// be written: keep only the latest, answered once the
+					// queued ones are out, so that memory stays bounded.
+					s.pongs.Add(-1)
+					s.pongMu.Lock()
+					old := s.latestPing
+					s.latestPing = pong
+					s.pongMu.Unlock()
+					if old != nil {
+						bufpool.Put(old)
+					}
+				}
 			}
 		case ws.OpClose:
 			s.mb.SendUrgent(cmd{kind: cmdPeerClose, code: code, reason: string(reason)})
@@ -361,7 +380,7 @@ func (r *reader) endFrame() (stop bool) {
 	}
 	if f := s.opts.OnMessage; f != nil {
 		f(s, m)
-		if r.held++; r.held >= heldMessages {
+		if r.held++; r.held >= min(heldMessages, max(1, s.opts.mailboxSize()/4)) {
 			s.mb.RunHeld(inlineSets)
 			s.mb.Hold()
 			r.held = 0

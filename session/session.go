@@ -48,6 +48,11 @@ type Session struct {
 	timedOut  atomic.Bool   // the close timer fired
 	idleTimer *time.Timer   // ticks for keep-alive, idle timeout and parking
 
+	// Pongs waiting for the actor, and the latest ping beyond them.
+	pongs      atomic.Int32
+	pongMu     sync.Mutex
+	latestPing []byte
+
 	// Parking (park.go): the reader's state while it has no goroutine.
 	park       atomic.Uint32
 	parkMu     sync.Mutex

@@ -91,10 +91,17 @@ func (s *Session) receive(c cmd) {
 	case cmdRejected:
 		s.completeCmd(&c, ErrMailboxFull)
 	case cmdPong:
-		if s.state == stateOpen {
-			s.queue(record{op: ws.OpPong, p: c.p, release: true})
-		} else {
-			bufpool.Put(c.p)
+		s.pong(c.p)
+		if s.pongs.Add(-1) == 0 {
+			// Pings that came while too many pongs waited: answer the
+			// latest (RFC 6455 section 5.5.3 allows answering only it).
+			s.pongMu.Lock()
+			p := s.latestPing
+			s.latestPing = nil
+			s.pongMu.Unlock()
+			if p != nil {
+				s.pong(p)
+			}
 		}
 	case cmdPeerClose:
 		s.onPeerClose(&CloseError{Code: c.code, Reason: c.reason})
@@ -119,6 +126,16 @@ func (s *Session) receive(c cmd) {
 		if s.state != stateDone {
 			s.finish(ErrCloseTimeout)
 		}
+	}
+}
+
+// pong queues a pong with payload p, a pooled buffer, while the session
+// may still send one.
+func (s *Session) pong(p []byte) {
+	if s.state == stateOpen {
+		s.queue(record{op: ws.OpPong, p: p, release: true})
+	} else {
+		bufpool.Put(p)
 	}
 }
 
