@@ -56,13 +56,28 @@ func (e *CloseError) Error() string {
 // Is makes a *CloseError match ErrClosed.
 func (e *CloseError) Is(target error) bool { return target == ErrClosed }
 
-// CloseCode returns the close code an error carries: the peer's code for a
+// failError is an error the session failed the connection with, and the
+// close code it sent for it (1011 for a contained panic).
+type failError struct {
+	err  error
+	code codec.CloseCode
+}
+
+func (e *failError) Error() string { return e.err.Error() }
+func (e *failError) Unwrap() error { return e.err }
+
+// CloseCode returns the close code an error carries: the code the session
+// sent when it failed the connection, the peer's code for a
 // *CloseError, the code sent for a *codec.ProtocolError, 1001 for an idle
 // timeout, and 1006 (abnormal closure) for anything else but nil, which
 // gives 0.
 func CloseCode(err error) codec.CloseCode {
 	if err == nil {
 		return 0
+	}
+	var fe *failError
+	if errors.As(err, &fe) {
+		return fe.code
 	}
 	var ce *CloseError
 	if errors.As(err, &ce) {

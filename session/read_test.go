@@ -319,6 +319,9 @@ func TestPanicInOnMessage(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "handler exploded") {
 		t.Fatalf("Err() = %v, want the panic", err)
 	}
+	if code := CloseCode(err); code != codec.CloseInternalError {
+		t.Fatalf("CloseCode(Err()) = %d, want 1011, the code sent", code)
+	}
 }
 
 // Messages are delivered whole, in order, of both types and many sizes.

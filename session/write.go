@@ -468,6 +468,9 @@ func (s *Session) fail(err error, code codec.CloseCode) {
 	if s.state == stateDone {
 		return
 	}
+	if CloseCode(err) != code && !s.closeSent.Load() {
+		err = &failError{err: err, code: code}
+	}
 	s.cancelPending(err, false)
 	if !s.closeSent.Load() {
 		s.queueClose(code, "")
