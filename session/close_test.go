@@ -496,3 +496,31 @@ func TestOnCloseCalledOnceAfterDone(t *testing.T) {
 	default:
 	}
 }
+
+// A handler's answer to a message that arrived just before the peer's close
+// frame goes out before our close frame: the peer sent the message first
+// and is still reading until our close comes.
+func TestAnswerBeforePeerCloseIsSent(t *testing.T) {
+	opts := testOptions()
+	opts.OnMessage = func(s *Session, m Message) { s.WriteMessage(m, nil) }
+	for i := 0; i < 20; i++ {
+		s, p := openRaw(t, codec.Server, opts, rawConfig{})
+		both := append(encodeFrame(textFrame("last words"), true), encodeFrame(closeFrame(4100, "done"), true)...)
+		if err := p.writeRaw(both); err != nil {
+			t.Fatal(err)
+		}
+		if f := p.mustRead(t); f.op != ws.OpText || string(f.payload) != "last words" {
+			t.Fatalf("try %d: got %v, want the echo before the close", i, f)
+		}
+		if f := p.mustRead(t); f.op != ws.OpClose || f.closeCode() != 4100 {
+			t.Fatalf("try %d: got %v, want close 4100", i, f)
+		}
+		if err := p.expectEOF(); err != nil {
+			t.Fatal(err)
+		}
+		var ce *CloseError
+		if err := awaitDone(t, s); !errors.As(err, &ce) || ce.Code != 4100 {
+			t.Fatalf("try %d: Err() = %v", i, err)
+		}
+	}
+}

@@ -16,7 +16,10 @@
 //
 // The semantics are Boost.Beast's websocket::stream: Close runs the closing
 // handshake and completes when it is done and the connection torn down (or
-// after the close timeout, with ErrCloseTimeout); Cancel(Total) cancels every
+// after the close timeout, with ErrCloseTimeout). When the peer starts the
+// handshake, the commands accepted before its close frame was read are
+// written first, then a close frame echoing its code; later ones complete
+// with the peer's *CloseError. Cancel(Total) cancels every
 // command that has not begun to write, Cancel(Terminal) everything, the
 // connection with it.
 //

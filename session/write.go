@@ -420,16 +420,24 @@ func (s *Session) takeCanceled(id uint64) bool {
 func (s *Session) onPeerClose(ce *CloseError) {
 	switch s.state {
 	case stateOpen:
-		// The peer starts the handshake: what has not begun is not sent,
-		// and our close frame echoes its code.
+		// The peer starts the handshake. What was accepted before it came
+		// goes out first (RFC 6455 section 5.5.1 lets an endpoint finish
+		// what it is sending; a handler's answers to the messages that
+		// preceded the close are not lost), then our close frame, echoing
+		// the peer's code unless a Close of ours came first.
+		s.mb.Drain(func(c cmd) { s.receive(c) })
+		if s.state == stateOpen {
+			code := ce.Code
+			if code == codec.CloseNoStatusReceived {
+				code = 0
+			}
+			s.queueClose(code, "")
+		}
+		if s.state == stateDone {
+			return
+		}
 		s.peerClose = ce
 		s.state = statePeerClose
-		s.cancelPending(ce, false)
-		code := ce.Code
-		if code == codec.CloseNoStatusReceived {
-			code = 0
-		}
-		s.queueClose(code, "")
 		s.flush()
 	case stateClosing:
 		s.peerClose = ce

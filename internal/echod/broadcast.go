@@ -66,14 +66,17 @@ func (h *hub) leave(m *member) {
 // A session that does not keep up drops messages: when its mailbox is full
 // its write completes with ErrMailboxFull (discarded here) instead of making
 // every sender wait for the slowest receiver.
-func (c *conn) onBroadcast(s *session.Session, m session.Message) {
+func (s *Server) onBroadcast(ss *session.Session, m session.Message) {
 	size := int64(len(m.Payload))
-	c.n.msgsIn.Add(1)
-	c.n.bytesIn.Add(size)
-	h := c.srv.hub
-	h.join(c.member, s)
+	c := s.connOf(ss, true)
+	if c != nil {
+		c.n.msgsIn.Add(1)
+		c.n.bytesIn.Add(size)
+		s.hub.join(c.member, ss)
+	}
 	pf := codec.Prepare(ws.OpCode(m.Type), m.Payload)
 	m.Release()
+	h := s.hub
 	h.mu.RLock()
 	for _, mb := range h.members {
 		mb.s.WritePrepared(pf, nil)
@@ -81,6 +84,8 @@ func (c *conn) onBroadcast(s *session.Session, m session.Message) {
 	n := int64(len(h.members))
 	h.mu.RUnlock()
 	pf.Release()
-	c.n.msgsOut.Add(n)
-	c.n.bytesOut.Add(n * size)
+	if c != nil {
+		c.n.msgsOut.Add(n)
+		c.n.bytesOut.Add(n * size)
+	}
 }

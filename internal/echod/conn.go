@@ -9,34 +9,57 @@ import (
 	"github.com/wsactor/wsactor/session"
 )
 
-// conn is the Server's record of one session.
+// conn is the Server's record of one session, found from the session in
+// Server.conns. Every session of an endpoint shares one session.Options, so
+// this is all a session costs the Server: 64 bytes (and a member on
+// /broadcast) and a table slot.
+//
+// A session may deliver its first messages, and even end, before Accept
+// returns it to the Server: the record is made by whichever comes first of
+// register, the first message and the end, and the session leaves the table
+// once both register and the accounting of its end are done.
 type conn struct {
-	srv    *Server
-	s      *session.Session // set once the handshake is done
-	opts   session.Options  // this session's Options: OnMessage reaches the conn without a lookup
-	remote string
-	path   string
-	start  time.Time
 	n      counters
+	start  time.Duration // on the Server's clock (Server.now); guarded by Server.mu
+	member *member       // the broadcast membership, on /broadcast
 
-	member *member // the broadcast membership, on /broadcast
+	// Guarded by Server.mu.
+	registered bool // register ran
+	ended      bool // the session's end is accounted for
 }
 
-func (s *Server) newConn(remote, path string) *conn {
-	return &conn{srv: s, opts: s.opts, remote: remote, path: path, start: time.Now()}
-}
-
-func (s *Server) newEchoConn(remote string) *conn {
-	c := s.newConn(remote, s.cfg.Path)
-	c.opts.OnMessage = c.onEcho
+// connLocked returns the record of ss, made if there is none. Call it under
+// s.mu.
+func (s *Server) connLocked(ss *session.Session, broadcast bool) *conn {
+	if c := s.conns.get(ss); c != nil {
+		return c
+	}
+	c := &conn{start: s.now()}
+	if broadcast {
+		c.member = new(member)
+	}
+	s.conns.add(ss, c)
 	return c
 }
 
-func (s *Server) newBroadcastConn(remote string) *conn {
-	c := s.newConn(remote, "/broadcast")
-	c.member = new(member)
-	c.opts.OnMessage = c.onBroadcast
-	return c
+// connOf returns the record of ss for its message handler, or nil once ss
+// has ended and its record may be gone.
+func (s *Server) connOf(ss *session.Session, broadcast bool) *conn {
+	if c := s.conns.get(ss); c != nil {
+		return c
+	}
+	// A message that came before register.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.conns.get(ss); c != nil {
+		return c
+	}
+	if ss.Err() != nil {
+		return nil
+	}
+	// Not ended, so its end is not accounted for yet: the record is to
+	// come, not gone.
+	return s.connLocked(ss, broadcast)
 }
 
 // onEcho echoes m with its own type, without a copy: the session writes the
@@ -45,29 +68,44 @@ func (s *Server) newBroadcastConn(remote string) *conn {
 // one read are written on the session's reader goroutine before it reads
 // again, so a client that sends without reading is slowed down by TCP, and
 // the daemon's memory stays bounded by the read buffer and the mailbox.
-func (c *conn) onEcho(s *session.Session, m session.Message) {
-	size := int64(len(m.Payload))
-	c.n.msgsIn.Add(1)
-	c.n.bytesIn.Add(size)
-	s.WriteMessage(m, nil)
-	c.n.msgsOut.Add(1)
-	c.n.bytesOut.Add(size)
+func (s *Server) onEcho(ss *session.Session, m session.Message) {
+	// Counted before the write: once the echo is out, a client may read
+	// the metrics.
+	if c := s.connOf(ss, false); c != nil {
+		size := int64(len(m.Payload))
+		c.n.msgsIn.Add(1)
+		c.n.bytesIn.Add(size)
+		c.n.msgsOut.Add(1)
+		c.n.bytesOut.Add(size)
+	}
+	ss.WriteMessage(m, nil)
 }
 
-// ended accounts for a session that ended and logs it. The Server's
-// record of the session goes last, so that whoever waits for the set of
-// sessions to change sees the metrics and the log line already done.
-func (s *Server) ended(c *conn) {
-	err := c.s.Err()
+func (s *Server) onEchoClose(ss *session.Session, err error) { s.ended(ss, err, false) }
+
+func (s *Server) onBroadcastClose(ss *session.Session, err error) { s.ended(ss, err, true) }
+
+// ended accounts for a session that ended and logs it, from its
+// Options.OnClose. The Server's record of the session goes last, so that
+// whoever waits for the set of sessions to change sees the metrics and the
+// log line already done.
+func (s *Server) ended(ss *session.Session, err error, broadcast bool) {
+	s.mu.Lock()
+	c := s.connLocked(ss, broadcast)
+	start := c.start
+	s.mu.Unlock()
+
 	code := session.CloseCode(err)
-	if c.member != nil {
+	path := s.cfg.Path
+	if broadcast {
+		path = "/broadcast"
 		s.hub.leave(c.member)
 	}
 	attrs := []any{
-		"remote", c.remote,
-		"path", c.path,
+		"remote", ss.RemoteAddr().String(),
+		"path", path,
 		"code", int(code),
-		"duration", time.Since(c.start).Round(time.Microsecond),
+		"duration", (s.now() - start).Round(time.Microsecond),
 		"messages_in", c.n.msgsIn.Load(),
 		"messages_out", c.n.msgsOut.Load(),
 		"bytes_in", c.n.bytesIn.Load(),
@@ -86,13 +124,24 @@ func (s *Server) ended(c *conn) {
 	if errors.As(err, &pe) {
 		s.m.protocolErrors.Add(1)
 	}
-	s.m.sessionsOpen.Add(-1)
 	s.mu.Lock()
-	delete(s.conns, c)
+	c.ended = true
+	if c.registered {
+		s.removeLocked(ss, c)
+	}
+	s.mu.Unlock()
+}
+
+// removeLocked takes ss, registered and accounted for, out of the open
+// sessions, its counts into the totals of the ended ones. Call it under
+// s.mu.
+func (s *Server) removeLocked(ss *session.Session, c *conn) {
+	s.conns.delete(ss)
+	s.open--
+	s.m.sessionsOpen.Add(-1)
 	s.m.ended.msgsIn.Add(c.n.msgsIn.Load())
 	s.m.ended.bytesIn.Add(c.n.bytesIn.Load())
 	s.m.ended.msgsOut.Add(c.n.msgsOut.Load())
 	s.m.ended.bytesOut.Add(c.n.bytesOut.Load())
 	s.notifyLocked()
-	s.mu.Unlock()
 }

@@ -5,10 +5,15 @@
 // default) with the message's own type. The echo is zero-copy: the session
 // writes the inbound message's pooled buffer and gives it back once it is on
 // the wire. Echoing allocates nothing in steady state and starts no
-// goroutine: the handler runs on the session's reader, which waits when a
-// session has too many echoes in flight, so a client that does not read is
-// slowed down by TCP instead of growing the daemon's memory. Pings are
+// goroutine: the handler runs on the session's reader, which writes the
+// echoes of one read before it reads again, so a client that does not read
+// is slowed down by TCP instead of growing the daemon's memory. Pings are
 // answered by the session; Shutdown closes every session with 1001.
+//
+// Every session of an endpoint shares one session.Options; what the Server
+// keeps per session is a small record (its counters and start) in a table
+// keyed by the session, and its end is accounted for from Options.OnClose,
+// so an idle session costs the daemon no goroutine of its own.
 //
 // The endpoint also answers plain HTTP. A GET without an Upgrade header
 // whose Accept header names text/html (a browser's) gets a page that opens a

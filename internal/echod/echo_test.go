@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gobwas/ws"
 	"github.com/wsactor/wsactor/codec"
 	"github.com/wsactor/wsactor/session"
 )
@@ -233,6 +234,106 @@ func TestBroadcast(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("/broadcast without Config.Broadcast: %s", resp.Status)
+	}
+}
+
+// TestWithHandshake: a client that sends a message, or a message and its
+// close frame, with the handshake request is served and accounted for like
+// any other, though the message reaches the session's handler, and the
+// session may end, before the Server has registered the session.
+func TestWithHandshake(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		path      string
+		withClose bool // the close frame goes with the handshake too
+	}{
+		{
+			name: "echo",
+			path: "/",
+		},
+		{
+			name:      "echo and close",
+			path:      "/",
+			withClose: true,
+		},
+		{
+			name: "broadcast",
+			path: "/broadcast",
+		},
+		{
+			name:      "broadcast and close",
+			path:      "/broadcast",
+			withClose: true,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const n = 50
+			logs := new(logRecorder)
+			s, addr := start(t, Config{Broadcast: true, Logger: slog.New(logs)})
+			var first []byte
+			first = append(first, handshakeRequest(addr, tc.path)...)
+			first = append(first, clientFrame(true, ws.OpText, []byte("hi"))...)
+			closing := closeFrame(codec.CloseNormalClosure, "bye")
+			if tc.withClose {
+				first = append(first, closing...)
+			}
+			for i := range n {
+				r := rawDial(t, addr)
+				r.write(first)
+				resp, err := http.ReadResponse(r.br, nil)
+				if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+					t.Fatalf("handshake %d: %v %v", i, resp, err)
+				}
+				if tc.withClose {
+					// The session answers the close frame first: the
+					// message is counted but not echoed.
+					r.expectClose(codec.CloseNormalClosure)
+				} else {
+					if h, p, err := r.frame(); err != nil || h.OpCode != ws.OpText || string(p) != "hi" {
+						t.Fatalf("session %d: got %v %q %v, want the text back", i, h.OpCode, p, err)
+					}
+					r.write(closing)
+					r.expectClose(codec.CloseNormalClosure)
+				}
+				r.nc.Close()
+				// Out of the hub before the next one joins.
+				waitUntil(t, s, "session registered and ended", func() bool {
+					return s.m.sessionsTotal.Value() == int64(i+1) && s.m.sessionsOpen.Value() == 0
+				})
+			}
+			v := stats(t, s)
+			for _, want := range []struct {
+				key string
+				n   int64
+			}{
+				{"sessions_open", 0},
+				{"sessions_total", n},
+				{"messages_in", n},
+				{"messages_out", n},
+				{"bytes_in", 2 * n},
+				{"bytes_out", 2 * n},
+				{"closes_by_code.1000", n},
+			} {
+				if got := statInt(t, v, want.key); got != want.n {
+					t.Errorf("%s = %d, want %d", want.key, got, want.n)
+				}
+			}
+			ends := logs.sessionEnds()
+			if len(ends) != n {
+				t.Fatalf("%d session end lines, want %d", len(ends), n)
+			}
+			for _, e := range ends {
+				if e["path"].String() != tc.path || e["code"].Int64() != 1000 || e["reason"].String() != "bye" ||
+					e["messages_in"].Int64() != 1 || e["messages_out"].Int64() != 1 || e["duration"].Duration() <= 0 {
+					t.Errorf("session end line: %v", e)
+				}
+			}
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if s.conns.len() != 0 || s.open != 0 || s.pending != 0 {
+				t.Errorf("%d records, %d open, %d pending left", s.conns.len(), s.open, s.pending)
+			}
+		})
 	}
 }
 

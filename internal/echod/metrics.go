@@ -70,7 +70,7 @@ func (s *Server) initMetrics() {
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			n := ended.Value()
-			for c := range s.conns {
+			for _, c := range s.conns.all() {
 				n += field(&c.n).Load()
 			}
 			return n

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/wsactor/wsactor/codec"
 	"github.com/wsactor/wsactor/session"
@@ -18,24 +19,26 @@ import (
 // its metrics. Create one with New; it serves through Handler or Serve
 // until Shutdown.
 type Server struct {
-	cfg      Config
-	log      *slog.Logger
-	opts     session.Options // the template of every session's Options
-	page     []byte
-	selftest []byte
-	hub      *hub // nil unless Config.Broadcast
-	m        metrics
+	cfg       Config
+	log       *slog.Logger
+	epoch     time.Time       // New's time: now counts from it
+	echoOpts  session.Options // every echo session's
+	bcastOpts session.Options // every broadcast session's
+	page      []byte
+	selftest  []byte
+	hub       *hub // nil unless Config.Broadcast
+	m         metrics
+
+	// The sessions. conns changes under mu and is read without it.
+	conns connTable
 
 	mu       sync.Mutex
-	conns    map[*conn]struct{} // the open sessions
-	pending  int                // handshakes under way: slots reserved, not yet in conns
-	draining bool               // Shutdown began
-	forced   bool               // Shutdown's deadline passed
-	changed  chan struct{}      // closed when the set of sessions changes, for waiters
+	open     int           // sessions registered and not yet removed from conns
+	pending  int           // handshakes under way: slots reserved, not yet registered
+	draining bool          // Shutdown began
+	forced   bool          // Shutdown's deadline passed
+	changed  chan struct{} // closed when the set of sessions changes, for waiters
 	servers  []*http.Server
-
-	watch    watcher
-	watchers sync.WaitGroup // the watch groups' goroutines
 }
 
 // goingAway is what Shutdown sends every session.
@@ -48,18 +51,23 @@ func New(cfg Config) *Server {
 	s := &Server{
 		cfg:   cfg,
 		log:   cfg.Logger,
-		conns: make(map[*conn]struct{}),
-		opts: session.Options{
-			OriginPatterns:   cfg.Origins,
-			HandshakeTimeout: cfg.HandshakeTimeout,
-			IdleTimeout:      cfg.IdleTimeout,
-			MaxMessageSize:   cfg.MaxMessage,
-		},
+		epoch: time.Now(),
 	}
+	opts := session.Options{
+		OriginPatterns:   cfg.Origins,
+		HandshakeTimeout: cfg.HandshakeTimeout,
+		IdleTimeout:      cfg.IdleTimeout,
+		MaxMessageSize:   cfg.MaxMessage,
+	}
+	s.echoOpts = opts
+	s.echoOpts.OnMessage = s.onEcho
+	s.echoOpts.OnClose = s.onEchoClose
 	if cfg.Broadcast {
 		s.hub = new(hub)
+		s.bcastOpts = opts
+		s.bcastOpts.OnMessage = s.onBroadcast
+		s.bcastOpts.OnClose = s.onBroadcastClose
 	}
-	s.watch.srv = s
 	s.page, s.selftest = renderPages(cfg.Path)
 	s.initMetrics()
 	return s
@@ -86,9 +94,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			servePage(w, r, s.page)
 			return
 		}
-		s.serveSession(w, r, s.newEchoConn)
+		s.serveSession(w, r, &s.echoOpts, false)
 	case p == "/broadcast" && s.hub != nil:
-		s.serveSession(w, r, s.newBroadcastConn)
+		s.serveSession(w, r, &s.bcastOpts, true)
 	case p == "/":
 		servePage(w, r, s.page)
 	case p == "/selftest":
@@ -127,22 +135,21 @@ func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 // serveSession runs the opening handshake of one session and registers it.
 // The request's goroutine returns once the session started: the session's
 // own goroutines serve it.
-func (s *Server) serveSession(w http.ResponseWriter, r *http.Request, newConn func(remote string) *conn) {
+func (s *Server) serveSession(w http.ResponseWriter, r *http.Request, opts *session.Options, broadcast bool) {
 	if msg := s.reserve(); msg != "" {
 		s.m.rejectedConns.Add(1)
 		http.Error(w, msg, http.StatusServiceUnavailable)
 		return
 	}
-	c := newConn(r.RemoteAddr)
-	ss, err := session.Accept(w, r, &c.opts)
+	start := s.now()
+	ss, err := session.Accept(w, r, opts)
 	if err != nil {
 		s.release()
 		s.m.handshakeFailures.Add(1)
 		s.log.Debug("handshake failed", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
 		return
 	}
-	c.s = ss
-	s.register(c)
+	s.register(ss, broadcast, start)
 }
 
 // reserve takes a session slot for a handshake, or says why there is none.
@@ -152,7 +159,7 @@ func (s *Server) reserve() string {
 	switch {
 	case s.draining:
 		return "server shutting down"
-	case s.cfg.MaxConns > 0 && s.pending+len(s.conns) >= s.cfg.MaxConns:
+	case s.cfg.MaxConns > 0 && s.pending+s.open >= s.cfg.MaxConns:
 		return "too many connections"
 	}
 	s.pending++
@@ -167,29 +174,39 @@ func (s *Server) release() {
 	s.mu.Unlock()
 }
 
-// register moves a session from its handshake to the open set and starts
-// the goroutine that waits for its end. A session that arrives once
-// Shutdown began is closed at once.
-func (s *Server) register(c *conn) {
-	if c.member != nil {
-		s.hub.join(c.member, c.s)
-	}
+// register moves session ss, whose handshake began at start, from its
+// handshake to the open sessions. Its end is accounted for by its OnClose,
+// which may have run already. A session that arrives once Shutdown began is
+// closed at once.
+func (s *Server) register(ss *session.Session, broadcast bool, start time.Duration) {
+	s.mu.Lock()
+	c := s.connLocked(ss, broadcast)
+	c.start = start
+	c.registered = true
+	s.pending--
+	s.open++
 	s.m.sessionsOpen.Add(1)
 	s.m.sessionsTotal.Add(1)
-	s.mu.Lock()
-	s.pending--
-	s.conns[c] = struct{}{}
+	if c.ended {
+		s.removeLocked(ss, c)
+	}
 	draining, forced := s.draining, s.forced
 	s.notifyLocked()
 	s.mu.Unlock()
-	s.watch.add(c)
+	if c.member != nil {
+		s.hub.join(c.member, ss)
+	}
 	switch {
 	case forced:
-		c.s.Cancel(session.Terminal, nil)
+		ss.Cancel(session.Terminal, nil)
 	case draining:
-		c.s.Close(goingAway, nil)
+		ss.Close(goingAway, nil)
 	}
 }
+
+// now returns the time on the Server's clock, which counts from New, as a
+// monotonic duration: 8 bytes in a record where a time.Time takes 24.
+func (s *Server) now() time.Duration { return time.Since(s.epoch) }
 
 // notifyLocked wakes the goroutines waiting for the set of sessions to
 // change.
@@ -205,7 +222,7 @@ func (s *Server) notifyLocked() {
 func (s *Server) waitIdle(ctx context.Context) error {
 	for {
 		s.mu.Lock()
-		if s.pending == 0 && len(s.conns) == 0 {
+		if s.pending == 0 && s.conns.len() == 0 {
 			s.mu.Unlock()
 			return nil
 		}
@@ -270,8 +287,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, hs := range servers {
 		go func() { httpDone <- hs.Shutdown(ctx) }()
 	}
-	for _, c := range open {
-		c.s.Close(goingAway, nil)
+	for _, ss := range open {
+		ss.Close(goingAway, nil)
 	}
 	err := s.waitIdle(ctx)
 	if err != nil {
@@ -280,8 +297,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		open = s.openLocked()
 		s.mu.Unlock()
 		s.log.Warn("shutdown deadline passed: closing the sessions left by force", "sessions", len(open))
-		for _, c := range open {
-			c.s.Cancel(session.Terminal, nil)
+		for _, ss := range open {
+			ss.Cancel(session.Terminal, nil)
 		}
 		// Cancel(Terminal) ends a session at once; a handshake still under
 		// way ends within the handshake timeout and is canceled as it
@@ -298,14 +315,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			hs.Close()
 		}
 	}
-	s.watchers.Wait()
 	return err
 }
 
-func (s *Server) openLocked() []*conn {
-	open := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		open = append(open, c)
+// openLocked returns the registered sessions (register itself closes those
+// still to come).
+func (s *Server) openLocked() []*session.Session {
+	open := make([]*session.Session, 0, s.open)
+	for ss, c := range s.conns.all() {
+		if c.registered {
+			open = append(open, ss)
+		}
 	}
 	return open
 }
