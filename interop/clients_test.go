@@ -79,6 +79,10 @@ func dialPeer(t *testing.T, lib peerLib, url string) peerConn {
 	return c
 }
 
+// pingEchoText is the text message pingPong sends after its ping, whose
+// echo it reads.
+const pingEchoText = "after the ping"
+
 // gorillaConn is a gorilla/websocket client. gorilla leaves "one reader and
 // one writer at a time" to its user; every method here runs on the test's
 // goroutine.
@@ -152,10 +156,10 @@ func (g *gorillaConn) pingPong(ctx context.Context) error {
 	if err := g.c.WriteControl(websocket.PingMessage, []byte(ping), deadline(ctx)); err != nil {
 		return fmt.Errorf("write ping: %w", err)
 	}
-	if err := g.write(ctx, session.Text, []byte("after the ping")); err != nil {
+	if err := g.write(ctx, session.Text, []byte(pingEchoText)); err != nil {
 		return err
 	}
-	if _, p, err := g.read(ctx); err != nil || string(p) != "after the ping" {
+	if _, p, err := g.read(ctx); err != nil || string(p) != pingEchoText {
 		return fmt.Errorf("read the echo after the ping: %q, %v", p, err)
 	}
 	select {
@@ -255,14 +259,14 @@ func (c *coderConn) pingPong(ctx context.Context) error {
 	}()
 	pingErr := c.c.Ping(ctx)
 	// The read above ends with this message's echo.
-	writeErr := c.write(ctx, session.Text, []byte("after the ping"))
+	writeErr := c.write(ctx, session.Text, []byte(pingEchoText))
 	r := <-echo
 	switch {
 	case pingErr != nil:
 		return pingErr
 	case writeErr != nil:
 		return writeErr
-	case r.err != nil || string(r.p) != "after the ping":
+	case r.err != nil || string(r.p) != pingEchoText:
 		return fmt.Errorf("read the echo after the ping: %q, %v", r.p, r.err)
 	}
 	return nil

@@ -19,6 +19,7 @@ type pythonCheck struct {
 	Error      string `json:"error"`
 	Code       int    `json:"code"`
 	Reason     string `json:"reason"`
+	Size       int    `json:"size"` // of an echo-* check's message, in bytes
 	Websockets string `json:"websockets"`
 	Python     string `json:"python"`
 }
@@ -62,15 +63,25 @@ func lastLine(b []byte) []byte {
 
 // TestPythonClient runs testdata/py_client.py, a client on Python's
 // websockets library, against a wsactor echo server: every check it prints
-// (no extension accepted for its permessage-deflate offer, echoes of text
-// and binary of 0 B to 1 MiB, UTF-8 text, a ping answered, the close
-// answered with its code) must pass, and the server session must
-// end with the client's close, 4001 "py-done".
+// must pass (see runPyClient), and the server session must end with the
+// client's close, 4001 "py-done".
 func TestPythonClient(t *testing.T) {
 	py := findPython(t)
 	srv := startWsactorServer(t)
+	runPyClient(t, py, srv.URL)
+	s := srv.next(t)
+	awaitEnd(t, s, "server session")
+	checkCloseErr(t, "server session Err", s.Err(), 4001, "py-done")
+}
 
-	cmd := exec.CommandContext(testContext(t), py, "testdata/py_client.py", srv.URL)
+// runPyClient runs testdata/py_client.py with py against the echo server at
+// url and checks what it printed: no extension accepted for its
+// permessage-deflate offer, echoes of text and binary of 0 B to 1 MiB,
+// UTF-8 text, a ping answered, and the close answered with the client's
+// code, 4001. It returns the checks by name.
+func runPyClient(t *testing.T, py, url string) map[string]pythonCheck {
+	t.Helper()
+	cmd := exec.CommandContext(testContext(t), py, "testdata/py_client.py", url)
 	cmd.WaitDelay = 5 * time.Second
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -120,8 +131,5 @@ func TestPythonClient(t *testing.T) {
 	if runErr != nil {
 		t.Errorf("py_client.py: %v", runErr)
 	}
-
-	s := srv.next(t)
-	awaitEnd(t, s, "server session")
-	checkCloseErr(t, "server session Err", s.Err(), 4001, "py-done")
+	return got
 }

@@ -12,6 +12,15 @@ import (
 // for the server session to end with it.
 func closeClean(t *testing.T, c peerConn, s *session.Session) {
 	t.Helper()
+	peerCloseClean(t, c)
+	awaitEnd(t, s, "server session")
+	checkCloseErr(t, "server session Err", s.Err(), 1000, "done")
+}
+
+// peerCloseClean runs a client-initiated close handshake with 1000 "done"
+// and checks that the server echoed 1000.
+func peerCloseClean(t *testing.T, c peerConn) {
+	t.Helper()
 	code, err := c.closeHandshake(1000, "done")
 	if err != nil {
 		t.Fatalf("close handshake: %v", err)
@@ -19,8 +28,24 @@ func closeClean(t *testing.T, c peerConn, s *session.Session) {
 	if code != 1000 {
 		t.Errorf("close echo %d, want 1000", code)
 	}
-	awaitEnd(t, s, "server session")
-	checkCloseErr(t, "server session Err", s.Err(), 1000, "done")
+}
+
+// peerEcho sends want as a message of type typ and checks that it comes
+// back whole, with its type.
+func peerEcho(t *testing.T, c peerConn, typ session.MessageType, want []byte) {
+	t.Helper()
+	ctx := testContext(t)
+	if err := c.write(ctx, typ, want); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	gotTyp, got, err := c.read(ctx)
+	if err != nil {
+		t.Fatalf("read the echo: %v", err)
+	}
+	if gotTyp != typ {
+		t.Errorf("echo type %s, want %s", gotTyp, typ)
+	}
+	checkPayload(t, "echo", got, want)
 }
 
 // TestServerEcho: gorilla and coder clients send text and binary messages
@@ -33,19 +58,7 @@ func TestServerEcho(t *testing.T) {
 			t.Run(lib.name+"/"+tc.name, func(t *testing.T) {
 				c := dialPeer(t, lib, srv.URL)
 				s := srv.next(t)
-				ctx := testContext(t)
-				want := payload(tc.typ, tc.size, tc.size)
-				if err := c.write(ctx, tc.typ, want); err != nil {
-					t.Fatalf("write: %v", err)
-				}
-				typ, got, err := c.read(ctx)
-				if err != nil {
-					t.Fatalf("read the echo: %v", err)
-				}
-				if typ != tc.typ {
-					t.Errorf("echo type %s, want %s", typ, tc.typ)
-				}
-				checkPayload(t, "echo", got, want)
+				peerEcho(t, c, tc.typ, payload(tc.typ, tc.size, tc.size))
 				closeClean(t, c, s)
 			})
 		}
@@ -68,40 +81,44 @@ func TestServerPing(t *testing.T) {
 	}
 }
 
+// peerCloseCases are the close frames a client of another library starts
+// the closing handshake with, in the tests of a wsactor server and of the
+// daemon.
+var peerCloseCases = []struct {
+	name   string
+	code   int
+	reason string
+}{
+	{
+		name:   "normal",
+		code:   1000,
+		reason: "client done",
+	},
+	{
+		name:   "going-away-no-reason",
+		code:   1001,
+		reason: "",
+	},
+	{
+		name:   "application-code",
+		code:   4999,
+		reason: "app: fin ✓",
+	},
+	{
+		name:   "longest-reason-utf8",
+		code:   3000,
+		reason: strings.Repeat("é", 61) + "!", // 123 bytes
+	},
+}
+
 // TestServerClientInitiatedClose: the client sends a close frame with a
 // code and reason; the wsactor server echoes the code and closes, and its
 // session ends with a *session.CloseError carrying the client's code and
 // reason.
 func TestServerClientInitiatedClose(t *testing.T) {
-	cases := []struct {
-		name   string
-		code   int
-		reason string
-	}{
-		{
-			name:   "normal",
-			code:   1000,
-			reason: "client done",
-		},
-		{
-			name:   "going-away-no-reason",
-			code:   1001,
-			reason: "",
-		},
-		{
-			name:   "application-code",
-			code:   4999,
-			reason: "app: fin ✓",
-		},
-		{
-			name:   "longest-reason-utf8",
-			code:   3000,
-			reason: strings.Repeat("é", 61) + "!", // 123 bytes
-		},
-	}
 	srv := startWsactorServer(t)
 	for _, lib := range peerLibs {
-		for _, tc := range cases {
+		for _, tc := range peerCloseCases {
 			t.Run(lib.name+"/"+tc.name, func(t *testing.T) {
 				c := dialPeer(t, lib, srv.URL)
 				s := srv.next(t)
