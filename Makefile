@@ -38,7 +38,7 @@ vet:
 # ("N passed, M failed") is printed.
 unit:
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /conformance$$)
-	cd conformance && $(GO) test -race -count=1 .
+	cd conformance && $(GO) test -race -count=1
 
 submodules:
 	@for m in $(SUBMODULES); do [ -f $$m/go.mod ] || continue; \
