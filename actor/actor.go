@@ -47,6 +47,8 @@ type Actor[T any] struct {
 	held     bool         // Hold: Send queues without starting a goroutine
 	nUrgent  atomic.Int32 // len(urgent), readable without the lock
 
+	handoff chan struct{} // a RunHeld waiting for the running goroutine to hand over
+
 	// Touched only by the goroutine that runs the actor; one hands them to
 	// the next through mu (or through the go statement).
 	cur   []T // the normal messages taken for the current set
@@ -181,18 +183,29 @@ func (a *Actor[T]) Kick() {
 	a.mu.Unlock()
 }
 
-// RunHeld ends a Hold. If the actor has messages and no goroutine runs it,
-// it runs on the calling goroutine, for at most sets drained sets (then a
-// goroutine of its own takes over), and RunHeld reports true.
+// RunHeld ends a Hold. If the actor has messages, it runs on the calling
+// goroutine, for at most sets drained sets (then a goroutine of its own
+// takes over), and RunHeld reports true. When another goroutine is running
+// the actor, RunHeld first waits for it to finish its set and hand the
+// actor over: a caller that produces messages cannot outrun the actor (a
+// reader whose answers wait behind a blocked write stops reading). Only
+// one goroutine may wait in RunHeld at a time; another reports false.
 func (a *Actor[T]) RunHeld(sets int) bool {
 	a.mu.Lock()
 	a.held = false
-	if a.running || (len(a.normal) == 0 && len(a.urgent) == 0) {
+	if len(a.normal) == 0 && len(a.urgent) == 0 || a.running && a.handoff != nil {
 		a.mu.Unlock()
 		return false
 	}
-	a.running = true
-	a.mu.Unlock()
+	if a.running {
+		ch := make(chan struct{})
+		a.handoff = ch
+		a.mu.Unlock()
+		<-ch // the actor is ours, still marked running
+	} else {
+		a.running = true
+		a.mu.Unlock()
+	}
 	a.runInline(sets)
 	return true
 }
@@ -251,7 +264,8 @@ func (a *Actor[T]) run() {
 var errGoexit = errors.New("actor: runtime.Goexit called by the behavior")
 
 // drain delivers one set of ready messages and reports whether the actor
-// should look again; false means it went idle and its goroutine must exit.
+// should look again; false means it went idle, or went to a RunHeld that
+// waits for it, and its goroutine must exit.
 func (a *Actor[T]) drain() (more bool) {
 	defer func() {
 		if v := recover(); v != nil {
@@ -266,6 +280,13 @@ func (a *Actor[T]) drain() (more bool) {
 	}
 	if !a.inSet {
 		a.mu.Lock()
+		if a.handoff != nil {
+			// RunHeld waits for the actor: it goes on on that goroutine.
+			close(a.handoff)
+			a.handoff = nil
+			a.mu.Unlock()
+			return false
+		}
 		if len(a.normal) == 0 && len(a.urgent) == 0 {
 			a.running = false
 			a.retireCurLocked()

@@ -86,8 +86,10 @@ type Options struct {
 	//
 	// Commands the handler issues on its own session run once it returns,
 	// on the reader's goroutine, all the answers to one read in one write:
-	// so the handler must not wait for their completions (WriteContext and
-	// CloseContext may be used; they take care of it). A handler that must
+	// so the handler must not wait for their completions (WriteContext may
+	// be used: it takes care of it). To close from a handler, call Close
+	// and return: CloseContext would wait for the peer's close frame, which
+	// the reader, busy in the handler, cannot read. A handler that must
 	// wait should hand the message to another goroutine.
 	OnMessage func(s *Session, m Message)
 
