@@ -238,8 +238,9 @@ func (s *Session) WriteContext(ctx context.Context, typ MessageType, p []byte) e
 }
 
 // CloseContext starts the closing handshake and waits for it to finish, or
-// for ctx (not from Options.OnMessage: see there); when ctx is done first the connection is closed by force
-// (Cancel(Terminal)) and ctx's error returned.
+// for ctx (not from Options.OnMessage: see there); when ctx is done first
+// the connection is closed by force (Cancel(Terminal)) and ctx's error
+// returned.
 func (s *Session) CloseContext(ctx context.Context, reason CloseReason) error {
 	reply := make(chan Completion, 2)
 	s.Close(reason, reply)
