@@ -3,7 +3,6 @@ package session
 import (
 	"context"
 	"errors"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -23,35 +22,6 @@ func waitParked(t *testing.T, n int) {
 	}
 }
 
-func parkServer(t *testing.T, opts *Options) (addr string, sessions chan *Session) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sessions = make(chan *Session, 16)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := AcceptConn(c, opts)
-			if err != nil {
-				continue
-			}
-			sessions <- s
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-	})
-	return ln.Addr().String(), sessions
-}
-
 func TestParkAndWake(t *testing.T) {
 	if !netpoll.Supported() {
 		t.Skip("parking needs Linux")
@@ -62,7 +32,7 @@ func TestParkAndWake(t *testing.T) {
 			if mode == "handler" {
 				opts.OnMessage = func(s *Session, m Message) { s.WriteMessage(m, nil) }
 			}
-			addr, sessions := parkServer(t, opts)
+			addr, sessions := benchServer(t, opts)
 			c, err := Dial(context.Background(), "ws://"+addr+"/", &Options{ParkAfter: -1, HandshakeTimeout: 10 * time.Second})
 			if err != nil {
 				t.Fatal(err)
@@ -116,7 +86,7 @@ func TestParkedSessionEndsByCancel(t *testing.T) {
 	if !netpoll.Supported() {
 		t.Skip("parking needs Linux")
 	}
-	addr, sessions := parkServer(t, &Options{ParkAfter: 30 * time.Millisecond, HandshakeTimeout: 10 * time.Second})
+	addr, sessions := benchServer(t, &Options{ParkAfter: 30 * time.Millisecond, HandshakeTimeout: 10 * time.Second})
 	c, err := Dial(context.Background(), "ws://"+addr+"/", &Options{ParkAfter: 30 * time.Millisecond, HandshakeTimeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -145,7 +115,7 @@ func TestParkedKeepalive(t *testing.T) {
 	// A parked server session still pings at half the idle timeout; the
 	// client's pong wakes it, and it does not time out.
 	pongs := make(chan struct{}, 16)
-	addr, sessions := parkServer(t, &Options{
+	addr, sessions := benchServer(t, &Options{
 		ParkAfter:        20 * time.Millisecond,
 		IdleTimeout:      400 * time.Millisecond,
 		HandshakeTimeout: 10 * time.Second,
