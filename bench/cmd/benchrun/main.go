@@ -104,7 +104,9 @@ func parseFlags(args []string) (config, error) {
 			c.warmup = 500 * time.Millisecond
 		}
 		if !hSet {
-			c.hold = time.Second
+			// Long enough for wsactor's idle sessions to park their
+			// readers (Options.ParkAfter, 1 s, checked once a second).
+			c.hold = 2500 * time.Millisecond
 		}
 	}
 	switch micro {
