@@ -150,10 +150,7 @@ func (a *Actor[T]) Drain(fn func(T)) {
 	inSet := a.inSet
 	a.inSet = true
 	for a.pos < len(a.cur) {
-		m := a.cur[a.pos]
-		var zero T
-		a.cur[a.pos] = zero
-		a.pos++
+		m := take(a.cur, &a.pos)
 		fn(m)
 	}
 	a.inSet = inSet
@@ -310,16 +307,23 @@ func (a *Actor[T]) drain() (more bool) {
 	return true
 }
 
+// take returns s[*i], clears it (a delivered message is not kept alive by
+// the buffer) and advances *i.
+func take[T any](s []T, i *int) T {
+	m := s[*i]
+	var zero T
+	s[*i] = zero
+	*i++
+	return m
+}
+
 func (a *Actor[T]) deliverCur() {
 	for a.pos < len(a.cur) {
 		if a.nUrgent.Load() != 0 {
 			a.deliverUrgent()
 			continue
 		}
-		m := a.cur[a.pos]
-		var zero T
-		a.cur[a.pos] = zero
-		a.pos++
+		m := take(a.cur, &a.pos)
 		a.behavior.Receive(m)
 	}
 	a.mu.Lock()
@@ -373,10 +377,7 @@ func (a *Actor[T]) retireCurLocked() {
 func (a *Actor[T]) deliverUrgent() {
 	for {
 		for a.posU < len(a.curU) {
-			m := a.curU[a.posU]
-			var zero T
-			a.curU[a.posU] = zero
-			a.posU++
+			m := take(a.curU, &a.posU)
 			a.behavior.Receive(m)
 		}
 		a.mu.Lock()

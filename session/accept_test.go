@@ -283,20 +283,7 @@ func TestAcceptConnOrigin(t *testing.T) {
 			ln := listen(t, rawConfig{})
 			opts := testOptions()
 			opts.OriginPatterns = tc.patterns
-			type result struct {
-				s   *Session
-				err error
-			}
-			accepted := make(chan result, 1)
-			go func() {
-				c, err := ln.Accept()
-				if err != nil {
-					accepted <- result{err: err}
-					return
-				}
-				s, err := AcceptConn(c, opts)
-				accepted <- result{s, err}
-			}()
+			accepted := acceptOne(ln, opts)
 			dopts := testOptions()
 			dopts.Header = http.Header{"Origin": {tc.origin}}
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)

@@ -291,25 +291,33 @@ func openRaw(t *testing.T, role codec.Role, opts *Options, cfg rawConfig) (*Sess
 	return dialRaw(t, opts, cfg)
 }
 
+// accepted1 is what AcceptConn returned for one connection.
+type accepted1 struct {
+	s   *Session
+	err error
+}
+
+// acceptOne runs AcceptConn, with opts, on the next connection ln accepts.
+func acceptOne(ln net.Listener, opts *Options) <-chan accepted1 {
+	ch := make(chan accepted1, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			ch <- accepted1{err: err}
+			return
+		}
+		s, err := AcceptConn(c, opts)
+		ch <- accepted1{s, err}
+	}()
+	return ch
+}
+
 // acceptRaw returns a server session from AcceptConn and the raw client
 // connected to it.
 func acceptRaw(t *testing.T, opts *Options, cfg rawConfig) (*Session, *rawPeer) {
 	t.Helper()
 	ln := listen(t, rawConfig{})
-	type result struct {
-		s   *Session
-		err error
-	}
-	accepted := make(chan result, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			accepted <- result{err: err}
-			return
-		}
-		s, err := AcceptConn(c, opts)
-		accepted <- result{s, err}
-	}()
+	accepted := acceptOne(ln, opts)
 	d := net.Dialer{Timeout: testTimeout, Control: cfg.control}
 	conn, err := d.Dial("tcp", ln.Addr().String())
 	if err != nil {
@@ -323,7 +331,7 @@ func acceptRaw(t *testing.T, opts *Options, cfg rawConfig) (*Session, *rawPeer) 
 		t.Fatalf("raw client: handshake: %v", err)
 	}
 	conn.SetDeadline(time.Time{})
-	var res result
+	var res accepted1
 	select {
 	case res = <-accepted:
 	case <-time.After(testTimeout):

@@ -3,15 +3,9 @@ package coderecho
 import (
 	"context"
 	"net/http"
-	"sync"
 
 	"github.com/coder/websocket"
 )
-
-type hub struct {
-	mu      sync.RWMutex
-	clients []*client
-}
 
 type message struct {
 	typ websocket.MessageType
@@ -23,35 +17,6 @@ type client struct {
 	out  chan message
 	stop chan struct{}
 	done chan struct{}
-}
-
-func (h *hub) add(c *client) {
-	h.mu.Lock()
-	h.clients = append(h.clients, c)
-	h.mu.Unlock()
-}
-
-func (h *hub) remove(c *client) {
-	h.mu.Lock()
-	for i, x := range h.clients {
-		if x == c {
-			last := len(h.clients) - 1
-			h.clients[i] = h.clients[last]
-			h.clients[last] = nil
-			h.clients = h.clients[:last]
-			break
-		}
-	}
-	h.mu.Unlock()
-}
-
-// publish queues m on every client, blocking while a queue is full.
-func (h *hub) publish(m message) {
-	h.mu.RLock()
-	for _, c := range h.clients {
-		c.out <- m
-	}
-	h.mu.RUnlock()
 }
 
 func (s *Server) broadcast(w http.ResponseWriter, r *http.Request) {
@@ -68,7 +33,7 @@ func (s *Server) broadcast(w http.ResponseWriter, r *http.Request) {
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
 	}
-	s.hub.add(bc)
+	s.hub.Add(bc.out)
 	s.Conns.Go(bc.writeLoop)
 	ctx := context.Background()
 	for {
@@ -76,9 +41,9 @@ func (s *Server) broadcast(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			break
 		}
-		s.hub.publish(message{typ: typ, p: p})
+		s.hub.Publish(message{typ: typ, p: p})
 	}
-	s.hub.remove(bc)
+	s.hub.Remove(bc.out)
 	close(bc.stop)
 	<-bc.done
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/wsactor/wsactor/bench/internal/hub"
 	"github.com/wsactor/wsactor/bench/internal/servers/httpserve"
 )
 
@@ -30,7 +31,7 @@ type Server struct {
 	*httpserve.Server
 	opts *websocket.AcceptOptions
 	bufs sync.Pool // of *bytes.Buffer
-	hub  hub
+	hub  hub.Hub[message]
 }
 
 // New returns a Server.

@@ -2,50 +2,15 @@ package gorillaecho
 
 import (
 	"net/http"
-	"sync"
 
 	"github.com/gorilla/websocket"
 )
-
-type hub struct {
-	mu      sync.RWMutex
-	clients []*client
-}
 
 type client struct {
 	c    *websocket.Conn
 	out  chan *websocket.PreparedMessage
 	stop chan struct{}
 	done chan struct{}
-}
-
-func (h *hub) add(c *client) {
-	h.mu.Lock()
-	h.clients = append(h.clients, c)
-	h.mu.Unlock()
-}
-
-func (h *hub) remove(c *client) {
-	h.mu.Lock()
-	for i, x := range h.clients {
-		if x == c {
-			last := len(h.clients) - 1
-			h.clients[i] = h.clients[last]
-			h.clients[last] = nil
-			h.clients = h.clients[:last]
-			break
-		}
-	}
-	h.mu.Unlock()
-}
-
-// publish queues pm on every client, blocking while a queue is full.
-func (h *hub) publish(pm *websocket.PreparedMessage) {
-	h.mu.RLock()
-	for _, c := range h.clients {
-		c.out <- pm
-	}
-	h.mu.RUnlock()
 }
 
 // broadcast serves a connection of the broadcast endpoint: every message it
@@ -67,7 +32,7 @@ func (s *Server) broadcast(w http.ResponseWriter, r *http.Request) {
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
 	}
-	s.hub.add(cl)
+	s.hub.Add(cl.out)
 	s.Conns.Go(cl.writeLoop)
 	for {
 		mt, p, err := c.ReadMessage()
@@ -78,9 +43,9 @@ func (s *Server) broadcast(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			break
 		}
-		s.hub.publish(pm)
+		s.hub.Publish(pm)
 	}
-	s.hub.remove(cl)
+	s.hub.Remove(cl.out)
 	close(cl.stop)
 	<-cl.done
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/wsactor/wsactor/bench/internal/hub"
 	"github.com/wsactor/wsactor/bench/internal/servers/httpserve"
 )
 
@@ -24,7 +25,7 @@ import (
 type Server struct {
 	*httpserve.Server
 	up  websocket.Upgrader
-	hub hub
+	hub hub.Hub[*websocket.PreparedMessage]
 }
 
 // New returns a Server.

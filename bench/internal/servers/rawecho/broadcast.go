@@ -3,7 +3,6 @@ package rawecho
 import (
 	"bufio"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/gobwas/pool/pbufio"
@@ -16,12 +15,6 @@ import (
 // that a client that stops reading cannot stall the publisher forever.
 const broadcastWriteTimeout = 10 * time.Second
 
-// hub is the set of connections of the broadcast endpoint.
-type hub struct {
-	mu      sync.RWMutex
-	clients []*client
-}
-
 // client is one broadcast connection. Frames are encoded once, shared by
 // every client, and written by the client's writer goroutine, which drains
 // its queue into a pooled bufio.Writer and flushes once per drained burst.
@@ -32,37 +25,6 @@ type client struct {
 	done chan struct{} // closed by the writer when it has exited
 }
 
-func (h *hub) add(c *client) {
-	h.mu.Lock()
-	h.clients = append(h.clients, c)
-	h.mu.Unlock()
-}
-
-func (h *hub) remove(c *client) {
-	h.mu.Lock()
-	for i, x := range h.clients {
-		if x == c {
-			last := len(h.clients) - 1
-			h.clients[i] = h.clients[last]
-			h.clients[last] = nil
-			h.clients = h.clients[:last]
-			break
-		}
-	}
-	h.mu.Unlock()
-}
-
-// publish queues frame on every client. It blocks while a client's queue is
-// full: backpressure, not loss. Writers drain their queues until their
-// reader has left the hub, so publish always completes.
-func (h *hub) publish(frame []byte) {
-	h.mu.RLock()
-	for _, c := range h.clients {
-		c.out <- frame
-	}
-	h.mu.RUnlock()
-}
-
 func (s *Server) serveBroadcast(c net.Conn) {
 	cl := &client{
 		conn: c,
@@ -70,10 +32,10 @@ func (s *Server) serveBroadcast(c net.Conn) {
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
 	}
-	s.hub.add(cl)
+	s.hub.Add(cl.out)
 	s.conns.Go(func() { cl.writeLoop(s.opts.BufferSize) })
 	_ = s.broadcastRead(cl)
-	s.hub.remove(cl)
+	s.hub.Remove(cl.out)
 	close(cl.stop)
 	<-cl.done
 }
@@ -124,7 +86,7 @@ func (s *Server) broadcastRead(cl *client) error {
 			cl.out <- append(appendHeader(nil, true, ws.OpClose, len(body)), body...)
 			return nil
 		default:
-			s.hub.publish(frame)
+			s.hub.Publish(frame)
 		}
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/wsactor/wsactor/bench/internal/connset"
+	"github.com/wsactor/wsactor/bench/internal/hub"
 	"github.com/wsactor/wsactor/bench/internal/netwait"
 	"github.com/wsactor/wsactor/bench/internal/stats"
 )
@@ -50,7 +51,7 @@ type Server struct {
 	opts  Options
 	rpool sync.Pool // of *[]byte of BufferSize: read buffers
 	conns connset.Set
-	hub   hub
+	hub   hub.Hub[[]byte]
 	stats *stats.Server
 
 	mu     sync.Mutex

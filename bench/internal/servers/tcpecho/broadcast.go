@@ -2,19 +2,12 @@ package tcpecho
 
 import (
 	"net"
-	"sync"
 	"time"
 )
 
 // broadcastWriteTimeout bounds one write to a broadcast client, so that a
 // client that stops reading cannot stall the publisher forever.
 const broadcastWriteTimeout = 10 * time.Second
-
-// hub is the set of connections of a broadcast server.
-type hub struct {
-	mu      sync.RWMutex
-	clients []*client
-}
 
 // client is one broadcast connection. What one read brought (whole frames)
 // is copied once, shared by every client, and written by the client's
@@ -26,34 +19,6 @@ type client struct {
 	done chan struct{}
 }
 
-func (h *hub) add(c *client) {
-	h.mu.Lock()
-	h.clients = append(h.clients, c)
-	h.mu.Unlock()
-}
-
-func (h *hub) remove(c *client) {
-	h.mu.Lock()
-	for i, x := range h.clients {
-		if x == c {
-			last := len(h.clients) - 1
-			h.clients[i] = h.clients[last]
-			h.clients[last] = nil
-			h.clients = h.clients[:last]
-			break
-		}
-	}
-	h.mu.Unlock()
-}
-
-func (h *hub) publish(p []byte) {
-	h.mu.RLock()
-	for _, c := range h.clients {
-		c.out <- p
-	}
-	h.mu.RUnlock()
-}
-
 func (s *Server) serveBroadcast(c net.Conn) error {
 	cl := &client{
 		conn: c,
@@ -61,15 +26,15 @@ func (s *Server) serveBroadcast(c net.Conn) error {
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
 	}
-	s.hub.add(cl)
+	s.hub.Add(cl.out)
 	s.conns.Go(cl.writeLoop)
 	defer func() {
-		s.hub.remove(cl)
+		s.hub.Remove(cl.out)
 		close(cl.stop)
 		<-cl.done
 	}()
 	return s.readFrames(c, func(frames []byte) error {
-		s.hub.publish(append([]byte(nil), frames...))
+		s.hub.Publish(append([]byte(nil), frames...))
 		return nil
 	})
 }

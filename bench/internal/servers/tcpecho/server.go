@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/wsactor/wsactor/bench/internal/connset"
+	"github.com/wsactor/wsactor/bench/internal/hub"
 	"github.com/wsactor/wsactor/bench/internal/netwait"
 	"github.com/wsactor/wsactor/bench/internal/stats"
 )
@@ -42,7 +43,7 @@ type Server struct {
 	opts  Options
 	pool  sync.Pool // of *[]byte of BufferSize
 	conns connset.Set
-	hub   hub
+	hub   hub.Hub[[]byte]
 	stats *stats.Server
 
 	mu     sync.Mutex
