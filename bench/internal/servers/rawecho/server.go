@@ -293,12 +293,35 @@ func fail(c net.Conn, bw *bufio.Writer, err error) error {
 		return err
 	}
 	body := ws.NewCloseFrameBody(code, "")
+	var werr error
 	if bw == nil {
-		_ = ws.WriteFrame(c, ws.NewCloseFrame(body))
-		return err
+		werr = ws.WriteFrame(c, ws.NewCloseFrame(body))
+	} else if werr = writeFrame(bw, true, ws.OpClose, body); werr == nil {
+		werr = bw.Flush()
 	}
-	if writeFrame(bw, true, ws.OpClose, body) == nil {
-		_ = bw.Flush()
+	if werr == nil {
+		linger(c)
 	}
 	return err
+}
+
+// lingerTimeout bounds how long a failed connection waits for its peer to
+// close after the close frame.
+const lingerTimeout = time.Second
+
+// linger half-closes c after a close frame and discards what the peer still
+// sends until it closes too or lingerTimeout passes. Closing a socket with
+// unread bytes in it sends a reset, which can destroy the close frame before
+// the peer reads it; the peer may well have sent more after the bad frame.
+func linger(c net.Conn) {
+	if hc, ok := c.(interface{ CloseWrite() error }); ok {
+		_ = hc.CloseWrite()
+	}
+	_ = c.SetReadDeadline(time.Now().Add(lingerTimeout))
+	var b [512]byte
+	for {
+		if _, err := c.Read(b[:]); err != nil {
+			return
+		}
+	}
 }
