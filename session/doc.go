@@ -21,7 +21,11 @@
 // written first, then a close frame echoing its code; later ones complete
 // with the peer's *CloseError. Cancel(Total) cancels every
 // command that has not begun to write, Cancel(Terminal) everything, the
-// connection with it.
+// connection with it. When the peer breaks the protocol, the session
+// sends the close frame that names the violation, ends at once, and tears
+// the connection down as Beast does: half-closed, with what the peer still
+// sends read and dropped until it closes or the close timeout passes, so
+// that no reset destroys the close frame on its way.
 //
 // Ownership of buffers: a payload given to a command belongs to the session
 // until that command's completion; a received Message's payload belongs to

@@ -32,8 +32,10 @@ type Options struct {
 	HandshakeTimeout time.Duration
 
 	// CloseTimeout bounds the closing handshake: from sending our close
-	// frame (or receiving the peer's) to the TCP teardown. Default: the
-	// handshake timeout.
+	// frame (or receiving the peer's) to the TCP teardown. It also bounds
+	// the teardown after the session fails on what the peer sent: the
+	// socket is half-closed at once and closed when the peer closes too
+	// or this timeout passes. Default: the handshake timeout.
 	CloseTimeout time.Duration
 
 	// IdleTimeout closes the session with 1001 (going away) when nothing is

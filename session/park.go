@@ -3,6 +3,7 @@ package session
 import (
 	"time"
 
+	"github.com/wsactor/wsactor/internal/bufpool"
 	"github.com/wsactor/wsactor/internal/netpoll"
 )
 
@@ -19,6 +20,7 @@ const (
 	parkRequested               // the tick asked the reader to park
 	parkParked                  // no reader goroutine; the poller waits
 	parkDone                    // reading is over
+	parkLinger                  // the session failed: the reader tears down
 )
 
 // aLongTimeAgo is a read deadline that has passed.
@@ -77,6 +79,39 @@ func (s *Session) resume() {
 		s.idleTimer.Reset(p)
 	}
 	s.runReader(r)
+}
+
+// closeConn closes the connection as the session ends. When the session
+// failed on something the peer sent and the reader still runs, it only
+// half-closes (our FIN follows the close frame) and leaves the rest to the
+// reader's teardown: closing a socket that holds unread bytes sends a reset,
+// which can destroy the close frame before the peer reads it, and a peer
+// that broke the protocol is often still sending.
+func (s *Session) closeConn() {
+	if s.linger && !s.terminal.Load() && !s.timedOut.Load() &&
+		(s.park.CompareAndSwap(parkRunning, parkLinger) || s.park.CompareAndSwap(parkRequested, parkLinger)) {
+		if hc, ok := s.conn.(interface{ CloseWrite() error }); ok && hc.CloseWrite() == nil {
+			s.conn.SetReadDeadline(aLongTimeAgo) // the reader stops reading for the session
+			return
+		}
+	}
+	s.conn.Close()
+}
+
+// teardown ends the connection of a session that failed, on the reader's
+// goroutine, as Boost.Beast's teardown does: with our FIN out, it reads and
+// drops what the peer still sends until the peer closes too or the close
+// timeout passes, then closes.
+func (s *Session) teardown() {
+	s.conn.SetReadDeadline(time.Now().Add(s.opts.closeTimeout()))
+	buf := bufpool.Get(4096)
+	for {
+		if _, err := s.conn.Read(buf); err != nil {
+			break
+		}
+	}
+	bufpool.Put(buf)
+	s.conn.Close()
 }
 
 // unpark ends the reading side of a session whose reader is parked, on the

@@ -68,14 +68,16 @@ func (s *Session) runReader(r *reader) {
 		if parked {
 			return
 		}
-		s.park.Store(parkDone)
 		r.release()
+		// Every way out of this loop has told the actor, which ends the
+		// session; waiting for it means that Err says why once the channel
+		// is closed, and that the actor has said whether to tear down.
+		<-s.mb.Done()
 		if s.inbound != nil {
-			// Every way out of this loop has told the actor, which ends the
-			// session; waiting for it means that Err says why once the
-			// channel is closed.
-			<-s.mb.Done()
 			close(s.inbound)
+		}
+		if s.park.Swap(parkDone) == parkLinger {
+			s.teardown()
 		}
 	}()
 	if b := s.initial; b != nil {
@@ -84,8 +86,15 @@ func (s *Session) runReader(r *reader) {
 			return
 		}
 	}
-	for {
+	for s.park.Load() != parkLinger {
 		buf, err := r.read()
+		if s.park.Load() == parkLinger {
+			// The session ended: what came is teardown's to drop.
+			if buf != nil {
+				bufpool.Put(buf[:cap(buf)])
+			}
+			return
+		}
 		if len(buf) > 0 {
 			s.active.Store(1)
 			stop := r.process(buf)

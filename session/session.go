@@ -70,6 +70,7 @@ type Session struct {
 	peerClose  error    // the peer's *CloseError once its close frame came
 	canceled   []uint64 // ids whose WriteContext gave up before they began
 	pinging    bool     // a keep-alive ping is unanswered
+	linger     bool     // a failure on the read side: tear down (closeConn)
 }
 
 type state uint8

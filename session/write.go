@@ -111,10 +111,12 @@ func (s *Session) receive(c cmd) {
 		if errors.As(c.err, &pe) {
 			code = pe.Code
 		}
+		s.linger = true
 		s.fail(fmt.Errorf("session: read: %w", c.err), code)
 	case cmdReadError:
 		s.onReadError(c.err)
 	case cmdReaderPanic:
+		s.linger = true
 		s.fail(c.err, codec.CloseInternalError)
 	case cmdKeepalive:
 		if s.state == stateOpen {
@@ -496,7 +498,7 @@ func (s *Session) finish(err error) {
 		return
 	}
 	s.state = stateDone
-	s.conn.Close()
+	s.closeConn()
 	if s.idleTimer != nil {
 		s.idleTimer.Stop()
 	}
