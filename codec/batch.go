@@ -7,9 +7,10 @@ import (
 	"github.com/gobwas/ws"
 )
 
-// headerArena is the size of the pooled buffers that frame headers are
-// encoded into: room for 292 headers of the longest kind.
-const headerArena = 4096
+// headerArena is the size of the pooled buffers that frame headers (and
+// small payloads) are encoded into: room for a burst of 16 frames of 1 KiB,
+// or 1170 headers of the longest kind.
+const headerArena = 16 << 10
 
 // maxArenaPayload is the largest client payload masked into the header arena
 // rather than into a pooled buffer of its own: for small frames the pool's

@@ -469,8 +469,9 @@ func TestClientBatchSegments(t *testing.T) {
 			segments: 3,
 		},
 		{
-			name:     "frames at the arena limit",
-			payloads: [][]byte{make([]byte, 1024), make([]byte, 1024), make([]byte, 1024), make([]byte, 1024)},
+			// 15 frames of 1 KiB fill a 16 KiB arena: the 16th starts another.
+			name:     "frames past the arena's room",
+			payloads: slices.Repeat([][]byte{make([]byte, 1024)}, 16),
 			segments: 2,
 		},
 	}
@@ -532,7 +533,7 @@ func TestBatchCopyBelow(t *testing.T) {
 		{
 			name:      "a threshold past the arena never copies past it",
 			copyBelow: 1 << 20,
-			sizes:     []int{8000, 64},
+			sizes:     []int{20000, 64},
 			segments:  3,
 		},
 	}

@@ -46,7 +46,8 @@ type scratch struct {
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
-var copyBelow = 512
+// copyBelow is the Batch.CopyBelow of sessions (docs/decisions.md).
+var copyBelow = 1024
 
 func (s *Session) acquire() *scratch {
 	if s.scratch == nil {
