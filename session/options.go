@@ -95,6 +95,14 @@ type Options struct {
 	// wait should hand the message to another goroutine.
 	OnMessage func(s *Session, m Message)
 
+	// OnOpen, when set, is called once the opening handshake is done, on
+	// the goroutine that called Accept, AcceptConn or Dial, before the
+	// session reads a byte: the place to give the session its state
+	// (SetValue) before the first OnMessage or OnControl can ask for it.
+	// Commands may be issued from it. A panic in it ends the session as
+	// Cancel(Terminal) does and goes on up to the caller.
+	OnOpen func(s *Session)
+
 	// OnClose, when set, is called once when the session has ended, with
 	// the error Err returns, after Done is closed and every command has
 	// completed: the place for a server's bookkeeping, without a goroutine

@@ -34,6 +34,8 @@ type Session struct {
 	out    actor.Outbox[Completion]
 	nextID atomic.Uint64
 
+	value atomic.Pointer[any] // SetValue's
+
 	inbound chan Message  // nil with Options.OnMessage
 	closing chan struct{} // with inbound: closed once our close frame is queued
 	initial []byte        // bytes read with the handshake, not yet decoded
@@ -109,8 +111,38 @@ func newSession(conn net.Conn, role codec.Role, opts *Options, protocol string, 
 		s.tickEvery.Store(int64(p))
 		s.idleTimer.Reset(p)
 	}
+	if f := opts.OnOpen; f != nil {
+		s.open(f)
+	}
 	go s.readLoop()
 	return s
+}
+
+// open runs Options.OnOpen; a panic in it ends the session, as
+// Cancel(Terminal) does, on its way up.
+func (s *Session) open(f func(*Session)) {
+	ok := false
+	defer func() {
+		if !ok {
+			s.Cancel(Terminal, nil)
+		}
+	}()
+	f(s)
+	ok = true
+}
+
+// SetValue stores v with the session: the state of one connection, for
+// handlers that many sessions share (Options.OnMessage, OnControl,
+// OnClose) to find without a map of their own. Set it from Options.OnOpen
+// to have it before the first message. It is safe for concurrent use.
+func (s *Session) SetValue(v any) { s.value.Store(&v) }
+
+// Value returns what SetValue stored last, or nil.
+func (s *Session) Value() any {
+	if p := s.value.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // Role returns codec.Server for an accepted session and codec.Client for a

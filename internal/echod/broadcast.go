@@ -68,12 +68,10 @@ func (h *hub) leave(m *member) {
 // every sender wait for the slowest receiver.
 func (s *Server) onBroadcast(ss *session.Session, m session.Message) {
 	size := int64(len(m.Payload))
-	c := s.connOf(ss, true)
-	if c != nil {
-		c.n.msgsIn.Add(1)
-		c.n.bytesIn.Add(size)
-		s.hub.join(c.member, ss)
-	}
+	c := connOf(ss)
+	c.n.msgsIn.Add(1)
+	c.n.bytesIn.Add(size)
+	s.hub.join(c.member, ss)
 	pf := codec.Prepare(ws.OpCode(m.Type), m.Payload)
 	m.Release()
 	h := s.hub
@@ -84,8 +82,6 @@ func (s *Server) onBroadcast(ss *session.Session, m session.Message) {
 	n := int64(len(h.members))
 	h.mu.RUnlock()
 	pf.Release()
-	if c != nil {
-		c.n.msgsOut.Add(n)
-		c.n.bytesOut.Add(n * size)
-	}
+	c.n.msgsOut.Add(n)
+	c.n.bytesOut.Add(n * size)
 }

@@ -9,15 +9,15 @@ import (
 	"github.com/wsactor/wsactor/session"
 )
 
-// conn is the Server's record of one session, found from the session in
-// Server.conns. Every session of an endpoint shares one session.Options, so
-// this is all a session costs the Server: 64 bytes (and a member on
-// /broadcast) and a table slot.
+// conn is the Server's record of one session: the session's value
+// (session.SetValue), and in Server.conns for the metrics and Shutdown.
+// Every session of an endpoint shares one session.Options, so this is all a
+// session costs the Server: 64 bytes (and a member on /broadcast) and a
+// table slot.
 //
-// A session may deliver its first messages, and even end, before Accept
-// returns it to the Server: the record is made by whichever comes first of
-// register, the first message and the end, and the session leaves the table
-// once both register and the accounting of its end are done.
+// The record is made by Options.OnOpen, before the session reads anything.
+// A session may still end before Accept returns it to the Server: it leaves
+// the table once both register and the accounting of its end are done.
 type conn struct {
 	n      counters
 	start  time.Duration // on the Server's clock (Server.now); guarded by Server.mu
@@ -42,25 +42,21 @@ func (s *Server) connLocked(ss *session.Session, broadcast bool) *conn {
 	return c
 }
 
-// connOf returns the record of ss for its message handler, or nil once ss
-// has ended and its record may be gone.
-func (s *Server) connOf(ss *session.Session, broadcast bool) *conn {
-	if c := s.conns.get(ss); c != nil {
-		return c
-	}
-	// A message that came before register.
+func (s *Server) onEchoOpen(ss *session.Session) { s.opened(ss, false) }
+
+func (s *Server) onBroadcastOpen(ss *session.Session) { s.opened(ss, true) }
+
+// opened makes the record of ss, from its Options.OnOpen: its handlers find
+// it as the session's value, with no lookup.
+func (s *Server) opened(ss *session.Session, broadcast bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if c := s.conns.get(ss); c != nil {
-		return c
-	}
-	if ss.Err() != nil {
-		return nil
-	}
-	// Not ended, so its end is not accounted for yet: the record is to
-	// come, not gone.
-	return s.connLocked(ss, broadcast)
+	c := s.connLocked(ss, broadcast)
+	s.mu.Unlock()
+	ss.SetValue(c)
 }
+
+// connOf returns the record of ss for its handlers.
+func connOf(ss *session.Session) *conn { return ss.Value().(*conn) }
 
 // onEcho echoes m with its own type, without a copy: the session writes the
 // message's own buffer and gives it back to the pool once written. No
@@ -71,13 +67,12 @@ func (s *Server) connOf(ss *session.Session, broadcast bool) *conn {
 func (s *Server) onEcho(ss *session.Session, m session.Message) {
 	// Counted before the write: once the echo is out, a client may read
 	// the metrics.
-	if c := s.connOf(ss, false); c != nil {
-		size := int64(len(m.Payload))
-		c.n.msgsIn.Add(1)
-		c.n.bytesIn.Add(size)
-		c.n.msgsOut.Add(1)
-		c.n.bytesOut.Add(size)
-	}
+	c := connOf(ss)
+	size := int64(len(m.Payload))
+	c.n.msgsIn.Add(1)
+	c.n.bytesIn.Add(size)
+	c.n.msgsOut.Add(1)
+	c.n.bytesOut.Add(size)
 	ss.WriteMessage(m, nil)
 }
 
@@ -90,8 +85,8 @@ func (s *Server) onBroadcastClose(ss *session.Session, err error) { s.ended(ss, 
 // whoever waits for the set of sessions to change sees the metrics and the
 // log line already done.
 func (s *Server) ended(ss *session.Session, err error, broadcast bool) {
+	c := connOf(ss)
 	s.mu.Lock()
-	c := s.connLocked(ss, broadcast)
 	start := c.start
 	s.mu.Unlock()
 

@@ -13,9 +13,8 @@ import (
 )
 
 // TestBeforeRegister: a session's first message, and its end, may come
-// before Accept has returned it to the Server. The Server's record of it is
-// then made by the message handler or by OnClose, and the session counts,
-// logs and leaves like any other.
+// before Accept has returned it to the Server. Its record, made by OnOpen,
+// is there for them, and the session counts, logs and leaves like any other.
 func TestBeforeRegister(t *testing.T) {
 	for _, tc := range []struct {
 		name  string

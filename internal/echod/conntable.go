@@ -8,10 +8,10 @@ import (
 	"github.com/wsactor/wsactor/session"
 )
 
-// connTable maps each session to the Server's record of it. Every message
-// handler looks its session up, so a lookup takes no lock and writes no
-// shared memory: no cache line bounces between the cores that echo. Changes
-// are made under Server.mu.
+// connTable maps each session to the Server's record of it, for the
+// metrics, register and Shutdown (message handlers find the record as the
+// session's value). A lookup takes no lock and writes no shared memory.
+// Changes are made under Server.mu.
 //
 // It is a table of 16-byte slots with open addressing: far less per session
 // than a copy of session.Options per session (which would let OnMessage

@@ -11,9 +11,10 @@
 // answered by the session; Shutdown closes every session with 1001.
 //
 // Every session of an endpoint shares one session.Options; what the Server
-// keeps per session is a small record (its counters and start) in a table
-// keyed by the session, and its end is accounted for from Options.OnClose,
-// so an idle session costs the daemon no goroutine of its own.
+// keeps per session is a small record (its counters and start), set as the
+// session's value by Options.OnOpen and kept in a table for the metrics
+// and Shutdown. Its end is accounted for from Options.OnClose, so an idle
+// session costs the daemon no goroutine of its own.
 //
 // The endpoint also answers plain HTTP. A GET without an Upgrade header
 // whose Accept header names text/html (a browser's) gets a page that opens a

@@ -60,11 +60,13 @@ func New(cfg Config) *Server {
 		MaxMessageSize:   cfg.MaxMessage,
 	}
 	s.echoOpts = opts
+	s.echoOpts.OnOpen = s.onEchoOpen
 	s.echoOpts.OnMessage = s.onEcho
 	s.echoOpts.OnClose = s.onEchoClose
 	if cfg.Broadcast {
 		s.hub = new(hub)
 		s.bcastOpts = opts
+		s.bcastOpts.OnOpen = s.onBroadcastOpen
 		s.bcastOpts.OnMessage = s.onBroadcast
 		s.bcastOpts.OnClose = s.onBroadcastClose
 	}
