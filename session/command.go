@@ -1,6 +1,9 @@
 package session
 
 import (
+	"sync"
+	"sync/atomic"
+
 	"github.com/gobwas/ws"
 	"github.com/wsactor/wsactor/actor"
 	"github.com/wsactor/wsactor/codec"
@@ -28,18 +31,59 @@ func (t MessageType) String() string {
 
 // Message is one whole inbound data message. Its payload lives in a pooled
 // buffer: it is valid until Release, which gives the buffer back.
+//
+// With Options.OnMessage, a message that arrived whole in one read is not
+// copied: its payload is the read's own buffer, shared with the other
+// messages of that read, and the buffer goes back to the pool once all of
+// them are released. Such a payload's capacity is its length. A handler
+// that keeps a small message for long should copy it and release it, so
+// that it does not hold the whole read buffer.
 type Message struct {
 	Type    MessageType
 	Payload []byte
+
+	rb *readBuf // the read buffer that Payload aliases, or nil
 }
 
 // Release returns the payload's buffer to the pool. The payload must not be
 // used afterwards. Release of an empty Message does nothing.
 func (m *Message) Release() {
-	if cap(m.Payload) > 0 {
+	switch {
+	case m.rb != nil:
+		m.rb.release()
+		m.rb = nil
+	case cap(m.Payload) > 0:
 		bufpool.Put(m.Payload[:0])
 	}
 	m.Payload = nil
+}
+
+// readBuf is a read's pooled buffer, counted so that the messages that
+// alias it can outlive the read.
+type readBuf struct {
+	b    []byte
+	refs atomic.Int32
+}
+
+var readBufs = sync.Pool{New: func() any { return new(readBuf) }}
+
+// newReadBuf wraps b, with one reference: the reader's.
+func newReadBuf(b []byte) *readBuf {
+	rb := readBufs.Get().(*readBuf)
+	rb.b = b
+	rb.refs.Store(1)
+	return rb
+}
+
+func (rb *readBuf) retain() { rb.refs.Add(1) }
+
+// release drops a reference; the last one gives the buffer back.
+func (rb *readBuf) release() {
+	if rb.refs.Add(-1) == 0 {
+		bufpool.Put(rb.b)
+		rb.b = nil
+		readBufs.Put(rb)
+	}
 }
 
 // Kind says which command a Completion answers.
@@ -148,6 +192,7 @@ type cmd struct {
 	cancel  CancelKind
 	release bool // the payload is a pooled buffer the session gives back
 	code    codec.CloseCode
+	rb      *readBuf // with release: the read buffer the payload aliases
 	id      uint64
 	p       []byte
 	pf      *codec.Prepared

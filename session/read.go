@@ -34,6 +34,9 @@ type reader struct {
 	msg  []byte // pooled buffer of the message being gathered
 	mlen int
 
+	rb    *readBuf // the read being decoded, when its messages may alias it
+	alias []byte   // the current frame's payload, in rb: a whole message
+
 	held int // messages handed to the handler since the actor last ran
 
 	// The read in progress, for the raw-socket path.
@@ -97,8 +100,17 @@ func (s *Session) runReader(r *reader) {
 		}
 		if len(buf) > 0 {
 			s.active.Store(1)
-			stop := r.process(buf)
-			bufpool.Put(buf[:cap(buf)])
+			var stop bool
+			if s.opts.OnMessage != nil {
+				// The handler's messages alias the read (zero copy).
+				r.rb = newReadBuf(buf[:cap(buf)])
+				stop = r.process(buf)
+				r.rb.release()
+				r.rb, r.alias = nil, nil
+			} else {
+				stop = r.process(buf)
+				bufpool.Put(buf[:cap(buf)])
+			}
 			if stop {
 				return
 			}
@@ -264,16 +276,22 @@ func (r *reader) feed(b []byte) (stop bool) {
 			chunk := b[:take]
 			b = b[take:]
 			var dst []byte
-			if r.h.OpCode.IsControl() {
+			switch {
+			case r.h.OpCode.IsControl():
 				if r.ctrl == nil {
 					r.ctrl = bufpool.Get(ws.MaxControlFramePayloadSize)
 				}
 				dst = r.ctrl[r.nctrl : r.nctrl+take]
 				r.nctrl += take
-			} else {
+				copy(dst, chunk)
+			case r.rb != nil && int64(take) == r.h.Length && r.h.Fin && r.h.OpCode != ws.OpContinuation:
+				// A whole message in this read: unmasked where it lies.
+				dst = chunk[:take:take]
+				r.alias = dst
+			default:
 				dst = r.grow(take, len(b) == 0)
+				copy(dst, chunk)
 			}
-			copy(dst, chunk)
 			if r.h.Masked {
 				ws.Cipher(dst, r.h.Mask, r.maskPos)
 			}
@@ -377,7 +395,11 @@ func (r *reader) endFrame() (stop bool) {
 		return false
 	}
 	m := Message{Type: MessageType(r.dec.Opcode())}
-	if r.mlen > 0 {
+	if r.alias != nil {
+		m.Payload, m.rb = r.alias, r.rb
+		r.rb.retain()
+		r.alias = nil
+	} else if r.mlen > 0 {
 		m.Payload = r.msg[:r.mlen]
 	} else if r.msg != nil {
 		bufpool.Put(r.msg)

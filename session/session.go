@@ -204,7 +204,7 @@ func (s *Session) WriteBinary(p []byte, reply chan<- Completion) uint64 {
 // as a message of its own type and releases its buffer once written: the
 // echo of a message without a copy. m must not be used afterwards.
 func (s *Session) WriteMessage(m Message, reply chan<- Completion) uint64 {
-	return s.send(cmd{kind: cmdWrite, user: KindWrite, op: ws.OpCode(m.Type), p: m.Payload, release: true, reply: reply})
+	return s.send(cmd{kind: cmdWrite, user: KindWrite, op: ws.OpCode(m.Type), p: m.Payload, rb: m.rb, release: true, reply: reply})
 }
 
 // WritePrepared queues a prepared message, encoded once for many sessions.

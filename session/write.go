@@ -27,8 +27,9 @@ func (b *behavior) Panicked(err error) {
 type record struct {
 	kind    Kind // 0 for the session's own frames (pongs, keep-alive pings, close frames)
 	op      ws.OpCode
-	release bool // p is a pooled buffer to give back after the write
-	close   bool // our close frame
+	release bool     // p is a pooled buffer to give back after the write
+	close   bool     // our close frame
+	rb      *readBuf // with release: the read buffer p aliases
 	id      uint64
 	end     int64 // the batch length once this frame was added
 	p       []byte
@@ -78,7 +79,7 @@ func (s *Session) receive(c cmd) {
 			s.completeCmd(&c, ErrCanceled)
 			return
 		}
-		s.queue(record{kind: c.user, op: c.op, id: c.id, p: c.p, pf: c.pf, release: c.release, reply: c.reply})
+		s.queue(record{kind: c.user, op: c.op, id: c.id, p: c.p, pf: c.pf, release: c.release, rb: c.rb, reply: c.reply})
 	case cmdClose:
 		s.onClose(&c)
 	case cmdCancel:
@@ -245,7 +246,9 @@ func (s *Session) completeRec(r *record, err error) {
 	}
 	p := r.p
 	if r.release {
-		if cap(p) > 0 {
+		if r.rb != nil {
+			r.rb.release()
+		} else if cap(p) > 0 {
 			bufpool.Put(p[:0])
 		}
 		p = nil
@@ -259,7 +262,7 @@ func (s *Session) completeRec(r *record, err error) {
 }
 
 func (s *Session) completeCmd(c *cmd, err error) {
-	r := record{kind: c.user, id: c.id, p: c.p, pf: c.pf, release: c.release, reply: c.reply}
+	r := record{kind: c.user, id: c.id, p: c.p, pf: c.pf, release: c.release, rb: c.rb, reply: c.reply}
 	s.completeRec(&r, err)
 }
 
