@@ -182,6 +182,8 @@ const (
 	cmdKeepalive
 	cmdIdleTimeout
 	cmdCloseTimeout
+	cmdFrame     // a frame of a MessageWriter's message
+	cmdCutStream // a MessageWriter gave up on its message half-way
 )
 
 // cmd is a mailbox message, held by value.
@@ -191,8 +193,10 @@ type cmd struct {
 	op      ws.OpCode
 	cancel  CancelKind
 	release bool // the payload is a pooled buffer the session gives back
+	fin     bool // cmdFrame: the message's last frame
 	code    codec.CloseCode
 	rb      *readBuf // with release: the read buffer the payload aliases
+	stream  uint64   // cmdFrame, cmdCutStream: the MessageWriter's message
 	id      uint64
 	p       []byte
 	pf      *codec.Prepared

@@ -27,6 +27,11 @@
 // sends read and dropped until it closes or the close timeout passes, so
 // that no reset destroys the close frame on its way.
 //
+// A message too large to hold in memory at once is written in pieces with
+// NewWriter: a MessageWriter (an io.Writer and io.ReaderFrom) that sends
+// frames as its buffer fills, while the session's other data writes wait
+// behind the message.
+//
 // Ownership of buffers: a payload given to a command belongs to the session
 // until that command's completion; a received Message's payload belongs to
 // the application until it calls Release (or hands it to WriteMessage).

@@ -73,6 +73,11 @@ type Session struct {
 	canceled   []uint64 // ids whose WriteContext gave up before they began
 	pinging    bool     // a keep-alive ping is unanswered
 	linger     bool     // a failure on the read side: tear down (closeConn)
+
+	// A MessageWriter's message under way (stream.go).
+	stream        uint64 // its id; 0 when none is
+	streamWritten bool   // a frame of it is on the wire
+	held          []cmd  // data writes waiting for it to end
 }
 
 type state uint8

@@ -29,7 +29,9 @@ type record struct {
 	op      ws.OpCode
 	release bool     // p is a pooled buffer to give back after the write
 	close   bool     // our close frame
+	fin     bool     // a stream frame: the message's last
 	rb      *readBuf // with release: the read buffer p aliases
+	stream  uint64   // a MessageWriter's frame: its message; 0 otherwise
 	id      uint64
 	end     int64 // the batch length once this frame was added
 	p       []byte
@@ -62,6 +64,10 @@ func (s *Session) acquire() *scratch {
 
 func (s *Session) receive(c cmd) {
 	switch c.kind {
+	case cmdFrame:
+		s.onFrame(&c)
+	case cmdCutStream:
+		s.onCutStream(&c)
 	case cmdWrite, cmdPrepared, cmdPing:
 		if err := s.refusal(); err != nil {
 			s.completeCmd(&c, err)
@@ -77,6 +83,10 @@ func (s *Session) receive(c cmd) {
 		}
 		if len(s.canceled) > 0 && s.takeCanceled(c.id) {
 			s.completeCmd(&c, ErrCanceled)
+			return
+		}
+		if s.stream != 0 && c.kind != cmdPing {
+			s.hold(c) // a streamed message is under way
 			return
 		}
 		s.queue(record{kind: c.user, op: c.op, id: c.id, p: c.p, pf: c.pf, release: c.release, rb: c.rb, reply: c.reply})
@@ -164,6 +174,8 @@ func (s *Session) refusal() error {
 func (s *Session) queue(r record) {
 	sc := s.acquire()
 	switch {
+	case r.stream != 0:
+		sc.batch.Add(r.fin, r.op, 0, r.p)
 	case r.pf != nil:
 		r.pf.AddTo(&sc.batch)
 	case r.op == ws.OpText || r.op == ws.OpBinary:
@@ -209,6 +221,9 @@ func (s *Session) flush() {
 		}
 		if r.close && e == nil {
 			closeWritten = true
+		}
+		if r.stream != 0 && r.stream == s.stream && e == nil {
+			s.streamWritten = true
 		}
 		s.completeRec(r, e)
 		sc.recs[i] = record{}
@@ -262,7 +277,7 @@ func (s *Session) completeRec(r *record, err error) {
 }
 
 func (s *Session) completeCmd(c *cmd, err error) {
-	r := record{kind: c.user, id: c.id, p: c.p, pf: c.pf, release: c.release, rb: c.rb, reply: c.reply}
+	r := record{kind: c.user, id: c.id, p: c.p, pf: c.pf, release: c.release, rb: c.rb, reply: c.reply, stream: c.stream}
 	s.completeRec(&r, err)
 }
 
@@ -290,6 +305,9 @@ func (s *Session) onClose(c *cmd) {
 	s.closeID = c.id
 	s.closeReply = newReply(c.reply)
 	s.queueClose(c.code, c.reason)
+	// Writes held behind a streamed message cannot go before the close
+	// frame without the rest of that message.
+	s.dropHeld(ErrClosing)
 }
 
 // queueClose queues our close frame and starts the close timer.
@@ -342,20 +360,35 @@ func (s *Session) unqueue(drop func(*record) bool) {
 // to write: those in the current batch and those still in the mailbox. A
 // close frame of ours that has not been written is withdrawn too when
 // withdrawClose is set.
-func (s *Session) cancelPending(err error, withdrawClose bool) {
+//
+// With keepStream, a MessageWriter's message that has a frame on the wire
+// has begun and goes on: its frames are kept. Otherwise a message under way
+// is canceled with the rest.
+func (s *Session) cancelPending(err error, withdrawClose, keepStream bool) {
+	keep := keepStream && s.stream != 0 && s.streamWritten
+	if !keep {
+		s.stream, s.streamWritten = 0, false
+	}
 	s.unqueue(func(r *record) bool {
 		if r.close && withdrawClose {
 			bufpool.Put(r.p)
 			s.closeSent.Store(false)
 			return true
 		}
-		if r.kind == 0 {
+		if r.kind == 0 || keep && r.stream == s.stream {
 			return false
 		}
 		s.completeRec(r, err)
 		return true
 	})
-	s.mb.Drain(func(c cmd) { s.completeCmd(&c, err) })
+	s.dropHeld(err)
+	s.mb.Drain(func(c cmd) {
+		if keep && c.kind == cmdFrame && c.stream == s.stream {
+			s.receive(c)
+			return
+		}
+		s.completeCmd(&c, err)
+	})
 }
 
 func (s *Session) onCancel(c *cmd) {
@@ -382,7 +415,7 @@ func (s *Session) onCancel(c *cmd) {
 	if s.scratch != nil {
 		closeQueued = slices.ContainsFunc(s.scratch.recs, func(r record) bool { return r.close })
 	}
-	s.cancelPending(ErrCanceled, true)
+	s.cancelPending(ErrCanceled, true, true)
 	if s.state == stateClosing && closeQueued {
 		// Our Close had not begun: it is canceled, and the session is open
 		// again. Once its frame is written it is no longer Total's to
@@ -471,7 +504,7 @@ func (s *Session) onReadError(err error) {
 		s.finish(s.peerClose)
 	default:
 		err = fmt.Errorf("session: connection lost without a close frame (1006): %w", err)
-		s.cancelPending(err, true)
+		s.cancelPending(err, true, false)
 		s.finish(err)
 	}
 }
@@ -485,7 +518,7 @@ func (s *Session) fail(err error, code codec.CloseCode) {
 	if CloseCode(err) != code && !s.closeSent.Load() {
 		err = &failError{err: err, code: code}
 	}
-	s.cancelPending(err, false)
+	s.cancelPending(err, false, false)
 	if !s.closeSent.Load() {
 		s.queueClose(code, "")
 	}
@@ -520,6 +553,7 @@ func (s *Session) finish(err error) {
 		return true
 	})
 	s.mb.Drain(func(c cmd) { s.completeCmd(&c, err) })
+	s.dropHeld(err)
 	s.canceled = nil
 	s.unpark()
 	if f := s.opts.OnClose; f != nil {

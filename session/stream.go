@@ -1,0 +1,323 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/gobwas/ws"
+	"github.com/wsactor/wsactor/codec"
+	"github.com/wsactor/wsactor/internal/bufpool"
+)
+
+// DefaultStreamFrameSize is the payload size of a MessageWriter's frames
+// when Options.FragmentSize is not set.
+const DefaultStreamFrameSize = 64 << 10
+
+// ErrWriterClosed is returned by a MessageWriter used after Close.
+var ErrWriterClosed = errors.New("session: message writer used after Close")
+
+// MessageWriter writes one message in pieces, for messages too large to
+// hold in memory at once: what is written goes out in frames of
+// Options.FragmentSize bytes (DefaultStreamFrameSize when unset) as they
+// fill, and Close sends the rest as the last frame. Write copies p into a
+// pooled frame buffer, so p may be reused at once; at most two buffers are
+// in use, one being written and one being filled, so a writer faster than
+// the peer waits in Write (backpressure).
+//
+// While the message is under way, the session's other data writes wait
+// behind it (they complete with ErrMailboxFull beyond Options.MailboxSize);
+// pings, pongs and close frames may go between its frames, as RFC 6455
+// allows. Close must be called, also after an error, or the writes waiting
+// behind the message never go.
+//
+// A message that has a frame on the wire cannot be taken back: when ctx
+// ends while part of it is sent, or a frame of it fails, the session
+// starts the closing handshake with 1011, since the peer cannot be told
+// that the message was cut short. Cancel(Total) leaves such a message
+// alone (it has begun); one that has nothing on the wire yet is canceled.
+//
+// A MessageWriter is not safe for concurrent use. From Options.OnMessage it
+// may be used like WriteContext.
+type MessageWriter struct {
+	s       *Session
+	ctx     context.Context
+	op      ws.OpCode // of the next frame: the message's type, then continuation
+	stream  uint64
+	size    int
+	buf     []byte          // the frame being filled (pooled), or nil
+	reply   chan Completion // the frame in flight's completion
+	pending uint64          // the id of the frame in flight; 0 when none
+	started bool            // a frame went to the session
+	err     error           // sticky
+	closed  bool
+}
+
+// NewWriter starts a message of type typ that is written in pieces through
+// the MessageWriter it returns. ctx bounds every wait of the writer.
+func (s *Session) NewWriter(ctx context.Context, typ MessageType) *MessageWriter {
+	w := &MessageWriter{
+		s:      s,
+		ctx:    ctx,
+		op:     ws.OpCode(typ),
+		stream: s.nextID.Add(1),
+		size:   s.opts.FragmentSize,
+		reply:  make(chan Completion, 1),
+	}
+	if w.size <= 0 {
+		w.size = DefaultStreamFrameSize
+	}
+	if typ != Text && typ != Binary {
+		w.err = fmt.Errorf("session: write: invalid message type %d: use Text or Binary", typ)
+	}
+	return w
+}
+
+// Write adds p to the message. It returns when p has been copied, after
+// waiting for an earlier frame to be written if both buffers are full.
+func (w *MessageWriter) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		if err := w.room(); err != nil {
+			return n, err
+		}
+		k := copy(w.buf[len(w.buf):w.size], p)
+		w.buf = w.buf[:len(w.buf)+k]
+		p = p[k:]
+		n += k
+	}
+	return n, w.check()
+}
+
+// ReadFrom adds what r yields, until io.EOF, to the message, reading
+// straight into the frame buffers: io.Copy uses it.
+func (w *MessageWriter) ReadFrom(r io.Reader) (int64, error) {
+	var n int64
+	for {
+		if err := w.room(); err != nil {
+			return n, err
+		}
+		k, err := r.Read(w.buf[len(w.buf):w.size])
+		w.buf = w.buf[:len(w.buf)+k]
+		n += int64(k)
+		if err == io.EOF {
+			return n, w.check()
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
+// room makes sure that the frame buffer has room, sending it as a frame
+// when it is full: the message has more to come.
+func (w *MessageWriter) room() error {
+	if err := w.check(); err != nil {
+		return err
+	}
+	if w.buf != nil && len(w.buf) < w.size {
+		return nil
+	}
+	if w.buf != nil {
+		if err := w.send(false); err != nil {
+			return err
+		}
+	}
+	w.buf = bufpool.Get(w.size)[:0]
+	return nil
+}
+
+// Close sends the rest of the message as its last frame and waits until it
+// is written. It returns the first error of the writer, if any; a second
+// Close returns the same.
+func (w *MessageWriter) Close() error {
+	if w.closed {
+		if w.err == ErrWriterClosed {
+			return nil
+		}
+		return w.err
+	}
+	err := w.check()
+	w.closed = true
+	if err == nil {
+		err = w.send(true)
+	}
+	if err == nil {
+		err = w.wait()
+	}
+	if err != nil {
+		return err
+	}
+	w.err = ErrWriterClosed
+	return nil
+}
+
+// check returns the writer's error, cutting the message short first when
+// ctx has ended.
+func (w *MessageWriter) check() error {
+	if w.err == nil {
+		if err := w.ctx.Err(); err != nil {
+			w.fail(&canceledError{err})
+		}
+	}
+	if w.err == nil && w.closed {
+		return ErrWriterClosed
+	}
+	return w.err
+}
+
+// send hands the frame buffer to the session as the next frame, once the
+// frame before it is written.
+func (w *MessageWriter) send(fin bool) error {
+	if err := w.wait(); err != nil {
+		return err
+	}
+	p := w.buf
+	w.buf = nil
+	c := cmd{kind: cmdFrame, user: KindWrite, op: w.op, fin: fin, stream: w.stream, p: p, release: p != nil, reply: w.reply}
+	if !w.started {
+		// The first frame queues behind the writes before it, and may be
+		// refused with ErrMailboxFull: nothing is on the wire then.
+		w.pending = w.s.send(c)
+		w.started = true
+	} else {
+		// Later frames never are: a message cut short costs the session.
+		// At most one is in flight, so the urgent lane stays bounded.
+		c.id = w.s.nextID.Add(1)
+		w.pending = c.id
+		w.s.mb.SendUrgent(c)
+	}
+	w.op = ws.OpContinuation
+	return nil
+}
+
+// wait waits for the frame in flight, if any, to be written.
+func (w *MessageWriter) wait() error {
+	if w.pending == 0 {
+		return nil
+	}
+	w.s.mb.Kick() // from OnMessage the actor is held: it must run
+	var c Completion
+	select {
+	case c = <-w.reply:
+		w.pending = 0
+		if c.Err != nil {
+			w.fail(c.Err)
+		}
+		return w.err
+	case <-w.ctx.Done():
+	}
+	w.fail(&canceledError{w.ctx.Err()})
+	return w.err
+}
+
+// fail makes err the writer's error and gives up on the message: the
+// frame in flight is canceled if it has not begun, and if part of the
+// message is on the wire the session closes with 1011.
+func (w *MessageWriter) fail(err error) {
+	w.err = err
+	if w.buf != nil {
+		bufpool.Put(w.buf[:0])
+		w.buf = nil
+	}
+	if !w.started {
+		return
+	}
+	w.s.mb.SendUrgent(cmd{kind: cmdCutStream, stream: w.stream, id: w.pending})
+	if w.pending != 0 {
+		<-w.reply // comes: canceled, written, or failed with the session
+		w.s.mb.SendUrgent(cmd{kind: cmdForgetID, id: w.pending})
+		w.pending = 0
+	}
+}
+
+// onFrame queues a MessageWriter's frame, or holds it while another
+// message is under way.
+func (s *Session) onFrame(c *cmd) {
+	if err := s.refusal(); err != nil {
+		s.completeCmd(c, err)
+		return
+	}
+	if len(s.canceled) > 0 && s.takeCanceled(c.id) {
+		s.completeCmd(c, ErrCanceled)
+		return
+	}
+	first := c.op != ws.OpContinuation
+	switch {
+	case s.stream == c.stream:
+	case first && s.stream == 0:
+		if !c.fin {
+			s.stream, s.streamWritten = c.stream, false
+		}
+	case first:
+		s.hold(*c) // another message is under way
+		return
+	default:
+		// The message's start was canceled: it is not under way.
+		s.completeCmd(c, ErrCanceled)
+		return
+	}
+	if c.fin {
+		s.stream, s.streamWritten = 0, false
+	}
+	s.queue(record{kind: c.user, op: c.op, fin: c.fin, stream: c.stream, id: c.id, p: c.p, release: c.release, reply: c.reply})
+	if s.stream == 0 {
+		s.releaseHeld()
+	}
+}
+
+// onCutStream gives up on a MessageWriter's message: its frame in flight
+// (c.id) is canceled if it has not begun, and a message with part of it on
+// the wire makes the session close with 1011.
+func (s *Session) onCutStream(c *cmd) {
+	if c.id != 0 {
+		s.onCancelID(c.id)
+	}
+	if s.stream != c.stream {
+		return // it never began, or it ended
+	}
+	written := s.streamWritten
+	s.stream, s.streamWritten = 0, false
+	if !written {
+		s.releaseHeld()
+		return
+	}
+	if s.state == stateOpen {
+		s.state = stateClosing
+		s.queueClose(codec.CloseInternalError, "message cut short")
+	}
+	s.dropHeld(ErrClosing)
+}
+
+// hold keeps a data write until the message under way has ended.
+func (s *Session) hold(c cmd) {
+	if len(s.held) >= s.opts.mailboxSize() {
+		s.completeCmd(&c, ErrMailboxFull)
+		return
+	}
+	s.held = append(s.held, c)
+}
+
+// releaseHeld takes the held writes in order, until one of them starts
+// another streamed message.
+func (s *Session) releaseHeld() {
+	for len(s.held) > 0 && s.stream == 0 {
+		c := s.held[0]
+		s.held[0] = cmd{}
+		s.held = s.held[1:]
+		s.receive(c)
+	}
+	if len(s.held) == 0 {
+		s.held = nil
+	}
+}
+
+// dropHeld completes every held write with err.
+func (s *Session) dropHeld(err error) {
+	held := s.held
+	s.held = nil
+	for i := range held {
+		s.completeCmd(&held[i], err)
+	}
+}
