@@ -49,12 +49,18 @@ type Decoder struct {
 	// Rsv holds the reserved bits (in ws.Header.Rsv's layout, RSV1 = 4)
 	// that a negotiated extension defines; others are protocol errors.
 	Rsv byte
+	// Deflate is set when permessage-deflate (RFC 7692) was negotiated:
+	// RSV1 on the first frame of a data message marks it compressed, and
+	// is a protocol error on any other frame. The UTF-8 of a compressed
+	// text message is not checked here: it is checked once inflated.
+	Deflate bool
 
 	inMessage bool      // a data message has started and not ended
 	final     bool      // the current data frame ends its message
 	op        ws.OpCode // opcode of the message in progress
 	size      int64     // declared payload of the message so far
 	text      UTF8
+	deflated  bool // the message in progress is compressed
 }
 
 // Begin checks the header of the next frame against the rules and the
@@ -62,11 +68,19 @@ type Decoder struct {
 // *ProtocolError for a violation; the connection must then be failed with
 // its code.
 func (d *Decoder) Begin(h ws.Header) error {
-	if h.Rsv&^d.Rsv != 0 {
+	rsv := h.Rsv
+	if d.Deflate {
+		rsv &^= RSV1
+	}
+	if rsv&^d.Rsv != 0 {
 		return ErrReservedBits
 	}
+	compressed := d.Deflate && h.Rsv&RSV1 != 0
 	switch h.OpCode {
 	case ws.OpClose, ws.OpPing, ws.OpPong:
+		if compressed {
+			return ErrCompressedControl
+		}
 		if !h.Fin {
 			return ErrControlFragmented
 		}
@@ -85,6 +99,9 @@ func (d *Decoder) Begin(h ws.Header) error {
 		if !d.inMessage {
 			return ErrContinuationUnexpected
 		}
+		if compressed {
+			return ErrCompressedContinuation
+		}
 	} else {
 		if d.inMessage {
 			return ErrContinuationExpected
@@ -93,6 +110,7 @@ func (d *Decoder) Begin(h ws.Header) error {
 		d.op = h.OpCode
 		d.size = 0
 		d.text.Reset()
+		d.deflated = compressed
 	}
 	if d.MaxFrame > 0 && h.Length > d.MaxFrame {
 		return ErrFrameTooBig
@@ -131,7 +149,7 @@ func (d *Decoder) checkMask(h ws.Header) error {
 // Data checks a piece of the current data frame's unmasked payload: for a
 // text message, that it can still be valid UTF-8 (fail fast).
 func (d *Decoder) Data(p []byte) error {
-	if d.op == ws.OpText && !d.text.Write(p) {
+	if d.op == ws.OpText && !d.deflated && !d.text.Write(p) {
 		return ErrInvalidUTF8
 	}
 	return nil
@@ -145,7 +163,7 @@ func (d *Decoder) End() (messageDone bool, err error) {
 		return false, nil
 	}
 	d.inMessage = false
-	if d.op == ws.OpText && !d.text.Done() {
+	if d.op == ws.OpText && !d.deflated && !d.text.Done() {
 		return true, ErrInvalidUTF8
 	}
 	return true, nil
@@ -154,6 +172,10 @@ func (d *Decoder) End() (messageDone bool, err error) {
 // Opcode returns the opcode of the message in progress (OpText or
 // OpBinary).
 func (d *Decoder) Opcode() ws.OpCode { return d.op }
+
+// Compressed reports whether the message in progress (or the one just
+// ended) is compressed with permessage-deflate.
+func (d *Decoder) Compressed() bool { return d.deflated }
 
 // InMessage reports whether a fragmented message has started and not ended.
 func (d *Decoder) InMessage() bool { return d.inMessage }

@@ -38,4 +38,7 @@ var (
 	ErrCloseInvalidUTF8       = protocolError(CloseInvalidFramePayloadData, "close reason is not valid UTF-8 (RFC 6455 5.5.1)")
 	ErrClosePayload1Byte      = protocolError(CloseProtocolError, "close payload of 1 byte (RFC 6455 5.5.1)")
 	ErrCloseCodeInvalid       = protocolError(CloseProtocolError, "close code not allowed on the wire (RFC 6455 7.4)")
+	ErrCompressedControl      = protocolError(CloseProtocolError, "RSV1 set on a control frame (RFC 7692 6.1)")
+	ErrCompressedContinuation = protocolError(CloseProtocolError, "RSV1 set on a continuation frame (RFC 7692 6.1)")
+	ErrInvalidCompressed      = protocolError(CloseInvalidFramePayloadData, "compressed message is not valid DEFLATE data (RFC 7692 7.2.2)")
 )
