@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsflate"
 	"github.com/wsactor/wsactor/codec"
 )
 
@@ -43,6 +44,10 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *Options) (*Session, er
 	if len(opts.Subprotocols) > 0 {
 		u.Protocol = func(p string) bool { return containsToken(opts.Subprotocols, p) }
 	}
+	ext := deflateExtension(opts)
+	if ext != nil {
+		u.Negotiate = declineInvalid(ext.Negotiate)
+	}
 	conn, rw, hs, err := u.Upgrade(r, w)
 	if err != nil {
 		if conn != nil {
@@ -54,7 +59,7 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *Options) (*Session, er
 	if rw != nil && rw.Reader.Buffered() > 0 {
 		initial, _ = rw.Reader.Peek(rw.Reader.Buffered())
 	}
-	return newSession(conn, codec.Server, opts, hs.Protocol, initial), nil
+	return newSession(conn, codec.Server, opts, hs.Protocol, accepted(ext), initial), nil
 }
 
 // AcceptConn runs the server's opening handshake on conn, a connection the
@@ -92,13 +97,56 @@ func AcceptConn(conn net.Conn, opts *Options) (*Session, error) {
 	if len(opts.Subprotocols) > 0 {
 		u.Protocol = func(p []byte) bool { return containsToken(opts.Subprotocols, string(p)) }
 	}
+	ext := deflateExtension(opts)
+	if ext != nil {
+		u.Negotiate = declineInvalid(ext.Negotiate)
+	}
 	hs, err := u.Upgrade(conn)
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("%w: %v", ErrHandshake, err)
 	}
 	conn.SetDeadline(time.Time{})
-	return newSession(conn, codec.Server, opts, hs.Protocol, nil), nil
+	return newSession(conn, codec.Server, opts, hs.Protocol, accepted(ext), nil), nil
+}
+
+// deflateParams are the permessage-deflate parameters wsactor speaks: no
+// context takeover either way (codec/deflate.go).
+var deflateParams = wsflate.Parameters{ServerNoContextTakeover: true, ClientNoContextTakeover: true}
+
+// deflateExtension returns the negotiation of permessage-deflate for one
+// handshake, or nil without Options.Compression. gobwas/ws/wsflate's
+// Extension accepts the first offer it can honour and answers with
+// deflateParams; it declines an offer of server_max_window_bits, since
+// compress/flate always uses a 32 KiB window.
+func deflateExtension(opts *Options) *wsflate.Extension {
+	if opts.Compression == nil {
+		return nil
+	}
+	return &wsflate.Extension{Parameters: deflateParams}
+}
+
+func accepted(ext *wsflate.Extension) bool {
+	if ext == nil {
+		return false
+	}
+	_, ok := ext.Accepted()
+	return ok
+}
+
+// declineInvalid makes a negotiation decline an offer it finds invalid,
+// where gobwas/ws would fail the handshake: RFC 7692 section 5 says that a
+// server MUST decline such an offer. (Generic so that this module need not
+// import gobwas/httphead for the option type.)
+func declineInvalid[O any](negotiate func(O) (O, error)) func(O) (O, error) {
+	return func(offer O) (O, error) {
+		accept, err := negotiate(offer)
+		if err != nil {
+			var none O
+			return none, nil
+		}
+		return accept, nil
+	}
 }
 
 // checkRequest checks what gobwas/ws's upgrader leaves to us or answers

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsflate"
 	"github.com/wsactor/wsactor/codec"
 )
 
@@ -28,6 +29,9 @@ func Dial(ctx context.Context, url string, opts *Options) (*Session, error) {
 	if opts.Header != nil {
 		d.Header = ws.HandshakeHeaderHTTP(opts.Header)
 	}
+	if opts.Compression != nil {
+		d.Extensions = append(d.Extensions, deflateParams.Option())
+	}
 	if d.NetDial == nil {
 		var nd net.Dialer
 		d.NetDial = nd.DialContext
@@ -39,6 +43,25 @@ func Dial(ctx context.Context, url string, opts *Options) (*Session, error) {
 		}
 		return nil, fmt.Errorf("%w: %s: %v", ErrHandshake, url, err)
 	}
+	deflate := false
+	for _, opt := range hs.Extensions {
+		var p wsflate.Parameters
+		err := p.Parse(opt)
+		switch {
+		case err == nil && !p.ServerNoContextTakeover:
+			err = fmt.Errorf("the server would keep its compression context, which was offered without (server_no_context_takeover)")
+		case err == nil && p.ClientMaxWindowBits.Defined() && p.ClientMaxWindowBits < 15:
+			err = fmt.Errorf("client_max_window_bits=%d: compress/flate always uses a 32 KiB window", p.ClientMaxWindowBits)
+		}
+		if err != nil {
+			if br != nil {
+				ws.PutReader(br)
+			}
+			conn.Close()
+			return nil, fmt.Errorf("%w: %s: permessage-deflate: %v", ErrHandshake, url, err)
+		}
+		deflate = true
+	}
 	var initial []byte
 	if br != nil {
 		if n := br.Buffered(); n > 0 {
@@ -47,5 +70,5 @@ func Dial(ctx context.Context, url string, opts *Options) (*Session, error) {
 		}
 		ws.PutReader(br)
 	}
-	return newSession(conn, codec.Client, opts, hs.Protocol, initial), nil
+	return newSession(conn, codec.Client, opts, hs.Protocol, deflate, initial), nil
 }

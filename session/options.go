@@ -1,6 +1,7 @@
 package session
 
 import (
+	"compress/flate"
 	"context"
 	"crypto/tls"
 	"net"
@@ -75,6 +76,14 @@ type Options struct {
 	// into one vectored write at most. Default 256 KiB.
 	WriteCoalesce int
 
+	// Compression, when set, negotiates permessage-deflate (RFC 7692)
+	// without context takeover in either direction: each message is
+	// compressed on its own, so a session keeps no compression state
+	// between messages. A server accepts a client's offer (and declines
+	// one it cannot honour, such as server_max_window_bits); a client
+	// offers it. Nil: no compression, offers declined.
+	Compression *Compression
+
 	// FragmentSize splits outgoing messages into frames of at most this
 	// many payload bytes. Default 0: one frame per message.
 	FragmentSize int
@@ -125,6 +134,46 @@ type Options struct {
 
 	// NetDial dials the TCP connection for Dial. Default: a net.Dialer.
 	NetDial func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// Compression configures permessage-deflate.
+type Compression struct {
+	// Level is the compress/flate level of outgoing messages: 1
+	// (flate.BestSpeed) to 9, or -2 (Huffman only). 0 means BestSpeed.
+	Level int
+	// Threshold is the payload size below which messages go out
+	// uncompressed (RFC 7692 lets every message choose). Default 128
+	// bytes; negative compresses every message. A message that does not
+	// shrink goes out uncompressed too.
+	Threshold int
+}
+
+func (c *Compression) level() int {
+	if c.Level == 0 {
+		return flate.BestSpeed
+	}
+	return c.Level
+}
+
+func (c *Compression) threshold() int {
+	switch {
+	case c.Threshold < 0:
+		return 0
+	case c.Threshold == 0:
+		return 128
+	}
+	return c.Threshold
+}
+
+// inflateLimit is the largest inflated message: MaxMessageSize's.
+func (o *Options) inflateLimit() int64 {
+	switch {
+	case o.MaxMessageSize < 0:
+		return -1
+	case o.MaxMessageSize == 0:
+		return codec.DefaultMaxMessage
+	}
+	return o.MaxMessageSize
 }
 
 // ControlOp names a control frame for OnControl.

@@ -51,6 +51,7 @@ func (s *Session) readLoop() {
 	r := &reader{s: s, dec: codec.Decoder{
 		Role:       s.role,
 		MaxMessage: s.opts.MaxMessageSize,
+		Deflate:    s.deflate,
 		MaxFrame:   s.opts.MaxFrameSize,
 	}}
 	r.fn = r.rawRead
@@ -395,7 +396,11 @@ func (r *reader) endFrame() (stop bool) {
 		return false
 	}
 	m := Message{Type: MessageType(r.dec.Opcode())}
-	if r.alias != nil {
+	if r.dec.Compressed() {
+		if err := r.inflate(&m); err != nil {
+			return r.fail(err)
+		}
+	} else if r.alias != nil {
 		m.Payload, m.rb = r.alias, r.rb
 		r.rb.retain()
 		r.alias = nil
@@ -441,6 +446,36 @@ func (r *reader) endFrame() (stop bool) {
 		return true
 	}
 	return false
+}
+
+// inflate sets m's payload to the compressed message just read, inflated
+// into a pooled buffer, and gives back the compressed one.
+func (r *reader) inflate(m *Message) error {
+	var z []byte
+	switch {
+	case r.alias != nil:
+		z, r.alias = r.alias, nil // the read's buffer: nothing to give back
+	case r.mlen > 0:
+		z = r.msg[:r.mlen]
+	}
+	out, err := codec.Inflate(z, r.s.opts.inflateLimit())
+	if r.msg != nil {
+		bufpool.Put(r.msg)
+	}
+	r.msg, r.mlen = nil, 0
+	if err == nil && m.Type == Text && !codec.ValidUTF8(out) {
+		bufpool.Put(out)
+		err = codec.ErrInvalidUTF8
+	}
+	if err != nil {
+		return err
+	}
+	if len(out) > 0 {
+		m.Payload = out
+	} else {
+		bufpool.Put(out)
+	}
+	return nil
 }
 
 func (r *reader) fail(err error) bool {

@@ -29,6 +29,7 @@ type Session struct {
 	role     codec.Role
 	opts     *Options
 	protocol string
+	deflate  bool // permessage-deflate was negotiated
 
 	mb     *actor.Actor[cmd]
 	out    actor.Outbox[Completion]
@@ -78,6 +79,7 @@ type Session struct {
 	stream        uint64 // its id; 0 when none is
 	streamWritten bool   // a frame of it is on the wire
 	held          []cmd  // data writes waiting for it to end
+	cut           bool   // one was cut short on the wire: the close must go
 }
 
 type state uint8
@@ -89,11 +91,11 @@ const (
 	stateDone            // the connection is closed
 )
 
-func newSession(conn net.Conn, role codec.Role, opts *Options, protocol string, initial []byte) *Session {
+func newSession(conn net.Conn, role codec.Role, opts *Options, protocol string, deflate bool, initial []byte) *Session {
 	if opts == nil {
 		opts = &defaultOptions
 	}
-	s := &Session{conn: conn, role: role, opts: opts, protocol: protocol}
+	s := &Session{conn: conn, role: role, opts: opts, protocol: protocol, deflate: deflate}
 	if len(initial) > 0 {
 		s.initial = append([]byte(nil), initial...)
 	}
@@ -153,6 +155,9 @@ func (s *Session) Value() any {
 // Role returns codec.Server for an accepted session and codec.Client for a
 // dialed one.
 func (s *Session) Role() codec.Role { return s.role }
+
+// Compressed reports whether permessage-deflate was negotiated.
+func (s *Session) Compressed() bool { return s.deflate }
 
 // Subprotocol returns the negotiated subprotocol, or "".
 func (s *Session) Subprotocol() string { return s.protocol }

@@ -50,6 +50,7 @@ type MessageWriter struct {
 	reply   chan Completion // the frame in flight's completion
 	pending uint64          // the id of the frame in flight; 0 when none
 	started bool            // a frame went to the session
+	finSent bool            // the last frame went to the session
 	err     error           // sticky
 	closed  bool
 }
@@ -176,6 +177,7 @@ func (w *MessageWriter) send(fin bool) error {
 	p := w.buf
 	w.buf = nil
 	c := cmd{kind: cmdFrame, user: KindWrite, op: w.op, fin: fin, stream: w.stream, p: p, release: p != nil, reply: w.reply}
+	w.finSent = fin
 	if !w.started {
 		// The first frame queues behind the writes before it, and may be
 		// refused with ErrMailboxFull: nothing is on the wire then.
@@ -226,9 +228,12 @@ func (w *MessageWriter) fail(err error) {
 	}
 	w.s.mb.SendUrgent(cmd{kind: cmdCutStream, stream: w.stream, id: w.pending})
 	if w.pending != 0 {
-		<-w.reply // comes: canceled, written, or failed with the session
+		c := <-w.reply // comes: canceled, written, or failed with the session
 		w.s.mb.SendUrgent(cmd{kind: cmdForgetID, id: w.pending})
 		w.pending = 0
+		if c.Err == nil && w.finSent {
+			w.err = nil // the last frame had begun and went out: the message is whole
+		}
 	}
 }
 
@@ -267,12 +272,30 @@ func (s *Session) onFrame(c *cmd) {
 	}
 }
 
-// onCutStream gives up on a MessageWriter's message: its frame in flight
-// (c.id) is canceled if it has not begun, and a message with part of it on
-// the wire makes the session close with 1011.
+// onCutStream gives up on a MessageWriter's message, and on its frame in
+// flight (c.id): a frame still in the mailbox is canceled when it comes,
+// the first frame is taken back from the batch (nothing of the message is
+// on the wire then), and a later frame the batch holds goes out, since
+// frames of another message may be queued behind it. A message with part
+// of it on the wire and its end not queued makes the session close with
+// 1011.
 func (s *Session) onCutStream(c *cmd) {
 	if c.id != 0 {
-		s.onCancelID(c.id)
+		queued, first := false, false
+		if s.scratch != nil {
+			for i := range s.scratch.recs {
+				if r := &s.scratch.recs[i]; r.kind != 0 && r.id == c.id {
+					queued, first = true, r.op != ws.OpContinuation
+					break
+				}
+			}
+		}
+		switch {
+		case queued && first:
+			s.onCancelID(c.id)
+		case !queued && s.state != stateDone:
+			s.canceled = append(s.canceled, c.id)
+		}
 	}
 	if s.stream != c.stream {
 		return // it never began, or it ended
@@ -283,6 +306,7 @@ func (s *Session) onCutStream(c *cmd) {
 		s.releaseHeld()
 		return
 	}
+	s.cut = true
 	if s.state == stateOpen {
 		s.state = stateClosing
 		s.queueClose(codec.CloseInternalError, "message cut short")

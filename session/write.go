@@ -32,6 +32,7 @@ type record struct {
 	fin     bool     // a stream frame: the message's last
 	rb      *readBuf // with release: the read buffer p aliases
 	stream  uint64   // a MessageWriter's frame: its message; 0 otherwise
+	z       []byte   // p compressed (pooled), when that pays
 	id      uint64
 	end     int64 // the batch length once this frame was added
 	p       []byte
@@ -179,7 +180,18 @@ func (s *Session) queue(r record) {
 	case r.pf != nil:
 		r.pf.AddTo(&sc.batch)
 	case r.op == ws.OpText || r.op == ws.OpBinary:
-		sc.batch.AddMessage(r.op, r.p, s.opts.FragmentSize)
+		if s.deflate && r.z == nil && len(r.p) >= s.opts.Compression.threshold() {
+			if z := codec.Compress(r.p, s.opts.Compression.level()); len(z) < len(r.p) {
+				r.z = z
+			} else {
+				bufpool.Put(z)
+			}
+		}
+		if r.z != nil {
+			sc.batch.AddCompressed(r.op, r.z, s.opts.FragmentSize)
+		} else {
+			sc.batch.AddMessage(r.op, r.p, s.opts.FragmentSize)
+		}
 	default:
 		sc.batch.Add(true, r.op, 0, r.p)
 	}
@@ -245,6 +257,10 @@ func (s *Session) flush() {
 // completeRec answers a record's command, or gives back a session frame's
 // buffer.
 func (s *Session) completeRec(r *record, err error) {
+	if r.z != nil {
+		bufpool.Put(r.z)
+		r.z = nil
+	}
 	if r.kind == 0 {
 		if r.release && r.p != nil {
 			bufpool.Put(r.p)
@@ -375,7 +391,10 @@ func (s *Session) cancelPending(err error, withdrawClose, keepStream bool) {
 			s.closeSent.Store(false)
 			return true
 		}
-		if r.kind == 0 || keep && r.stream == s.stream {
+		if r.kind == 0 || keepStream && r.stream != 0 && r.op == ws.OpContinuation {
+			// A later frame of a streamed message has begun: the frames
+			// before it are on the wire (it may be the last, the message
+			// already ended in the books).
 			return false
 		}
 		s.completeRec(r, err)
@@ -415,8 +434,11 @@ func (s *Session) onCancel(c *cmd) {
 	if s.scratch != nil {
 		closeQueued = slices.ContainsFunc(s.scratch.recs, func(r record) bool { return r.close })
 	}
-	s.cancelPending(ErrCanceled, true, true)
-	if s.state == stateClosing && closeQueued {
+	// After a message cut short on the wire, the close frame that follows
+	// is the only way to end it: Total may not withdraw it.
+	withdraw := !s.cut
+	s.cancelPending(ErrCanceled, withdraw, true)
+	if withdraw && s.state == stateClosing && closeQueued {
 		// Our Close had not begun: it is canceled, and the session is open
 		// again. Once its frame is written it is no longer Total's to
 		// cancel: the handshake goes on and completes it.
