@@ -32,8 +32,9 @@ const chromium = "/usr/bin/chromium"
 
 // selftest is the JSON that /selftest writes into #result.
 type selftest struct {
-	URL    string `json:"url"`
-	Checks []struct {
+	URL        string  `json:"url"`
+	Extensions *string `json:"extensions"`
+	Checks     []struct {
 		Name   string `json:"name"`
 		Pass   bool   `json:"pass"`
 		Detail string `json:"detail"`
@@ -50,7 +51,8 @@ type selftest struct {
 // TestSelfTest loads the daemon's /selftest page in headless chromium: the
 // page sends text, binary and a 1 MiB message, checks the echoes, and closes
 // with 4000 "selftest"; the test reads the page's verdict and checks what
-// the daemon saw.
+// the daemon saw. It runs against the daemon without and with compression:
+// chromium offers permessage-deflate, which must be declined, then accepted.
 func TestSelfTest(t *testing.T) {
 	if _, err := os.Stat(chromium); err != nil {
 		if os.Getenv("WSACTOR_SKIP_BROWSER") == "1" {
@@ -60,12 +62,7 @@ func TestSelfTest(t *testing.T) {
 			"or set WSACTOR_SKIP_BROWSER=1 to skip this test", chromium, err)
 	}
 
-	logs := new(logRecorder)
-	srv := echod.New(echod.Config{Logger: slog.New(logs)})
-	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(ts.Close)
-
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
 		chromedp.ExecPath(chromium),
@@ -96,7 +93,22 @@ func TestSelfTest(t *testing.T) {
 		t.Fatalf("read the browser's version: %v", err)
 	}
 	product := version.Product
-	err = chromedp.Do(browserCtx,
+	t.Logf("browser: %s", product)
+	for _, compression := range []bool{false, true} {
+		t.Run(fmt.Sprintf("compression=%v", compression), func(t *testing.T) {
+			selfTest(t, browserCtx, product, &cdpErrs, compression)
+		})
+	}
+}
+
+// selfTest runs /selftest in the browser against a daemon with or without
+// compression.
+func selfTest(t *testing.T, browserCtx context.Context, product string, cdpErrs *errorLog, compression bool) {
+	logs := new(logRecorder)
+	srv := echod.New(echod.Config{Logger: slog.New(logs), Compression: compression})
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	err := chromedp.Do(browserCtx,
 		chromedp.Navigate(ts.URL+"/selftest"),
 		chromedp.Poll[chromedp.Void](`document.title === "DONE"`, chromedp.WithPollingInterval(50*time.Millisecond)),
 	)
@@ -110,7 +122,6 @@ func TestSelfTest(t *testing.T) {
 		}
 		t.Fatalf("%s: %v (chromedp errors: %s)", product, err, cdpErrs.String())
 	}
-	t.Logf("browser: %s", product)
 	t.Logf("page result:\n%s", result)
 
 	var res selftest
@@ -137,6 +148,14 @@ func TestSelfTest(t *testing.T) {
 	}
 	if !res.Pass {
 		t.Errorf("the page's verdict is fail")
+	}
+	switch {
+	case res.Extensions == nil:
+		t.Errorf("the page did not report the negotiated extensions")
+	case compression && !strings.HasPrefix(*res.Extensions, "permessage-deflate"):
+		t.Errorf("extensions %q with compression on, want permessage-deflate", *res.Extensions)
+	case !compression && *res.Extensions != "":
+		t.Errorf("extensions %q with compression off, want none", *res.Extensions)
 	}
 
 	// Shutdown returns once every session has ended: then the daemon's

@@ -278,7 +278,7 @@ func TestDaemonShutdownClose(t *testing.T) {
 func TestDaemonPythonClient(t *testing.T) {
 	py := findPython(t)
 	dm := startDaemon(t)
-	checks := runPyClient(t, py, dm.URL)
+	checks := runPyClient(t, py, dm.URL, false)
 	tally := newDaemonTally()
 	for name, c := range checks {
 		if strings.HasPrefix(name, "echo-") {

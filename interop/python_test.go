@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wsactor/wsactor/session"
 )
 
 // pythonCheck is one line that testdata/py_client.py prints.
@@ -68,20 +70,39 @@ func lastLine(b []byte) []byte {
 func TestPythonClient(t *testing.T) {
 	py := findPython(t)
 	srv := startWsactorServer(t)
-	runPyClient(t, py, srv.URL)
+	runPyClient(t, py, srv.URL, false)
 	s := srv.next(t)
 	awaitEnd(t, s, "server session")
 	checkCloseErr(t, "server session Err", s.Err(), 4001, "py-done")
 }
 
+// TestPythonClientCompressed is TestPythonClient against a server with
+// compression: websockets' permessage-deflate offer is accepted (without
+// context takeover) and every echo goes compressed both ways.
+func TestPythonClientCompressed(t *testing.T) {
+	py := findPython(t)
+	srv := startWsactorServerWith(t, session.Options{Compression: &session.Compression{}})
+	runPyClient(t, py, srv.URL, true)
+	s := srv.next(t)
+	if !s.Compressed() {
+		t.Error("the server session did not negotiate permessage-deflate")
+	}
+	awaitEnd(t, s, "server session")
+	checkCloseErr(t, "server session Err", s.Err(), 4001, "py-done")
+}
+
 // runPyClient runs testdata/py_client.py with py against the echo server at
-// url and checks what it printed: no extension accepted for its
-// permessage-deflate offer, echoes of text and binary of 0 B to 1 MiB,
+// url and checks what it printed: its permessage-deflate offer accepted
+// when deflate is set and declined otherwise, echoes of text and binary of 0 B to 1 MiB,
 // UTF-8 text, a ping answered, and the close answered with the client's
 // code, 4001. It returns the checks by name.
-func runPyClient(t *testing.T, py, url string) map[string]pythonCheck {
+func runPyClient(t *testing.T, py, url string, deflate bool) map[string]pythonCheck {
 	t.Helper()
-	cmd := exec.CommandContext(testContext(t), py, "testdata/py_client.py", url)
+	args := []string{"testdata/py_client.py", url}
+	if deflate {
+		args = append(args, "--deflate")
+	}
+	cmd := exec.CommandContext(testContext(t), py, args...)
 	cmd.WaitDelay = 5 * time.Second
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -92,7 +92,8 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 	log.Info("listening", "addr", addr, "path", path, "tls", tlsOn,
 		"max_message", cfg.MaxMessage, "idle_timeout", cfg.IdleTimeout,
 		"handshake_timeout", cfg.HandshakeTimeout, "max_conns", cfg.MaxConns,
-		"broadcast", cfg.Broadcast)
+		"broadcast", cfg.Broadcast,
+		"compression", cfg.Compression)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -149,6 +150,7 @@ func parseFlags(args []string, stderr io.Writer) (echod.Config, options, error) 
 	fs.IntVar(&cfg.MaxConns, "max-conns", 0, "most sessions open at once; over it a handshake gets 503 (0: unlimited)")
 	fs.Var((*originList)(&cfg.Origins), "origin", "browser `origins` allowed besides the daemon's own host, as host patterns (\"*.example.com\", \"localhost:*\", \"*\"); repeat the flag or separate with commas (default: same host only)")
 	fs.BoolVar(&cfg.Broadcast, "broadcast", false, "serve /broadcast: every message from a session there goes to all of them")
+	fs.BoolVar(&cfg.Compression, "compression", false, "negotiate permessage-deflate (no context takeover) with clients that offer it")
 	fs.Var((*levelFlag)(&opt.level), "log-level", "log `level`: debug, info, warn or error")
 	fs.BoolVar(&opt.logJSON, "log-json", false, "log JSON lines instead of text")
 	fs.Usage = func() { usage(fs) }

@@ -30,7 +30,7 @@ const testTimeout = 10 * time.Second
 
 var allFlags = []string{
 	"addr", "path", "tls-cert", "tls-key", "max-message", "idle-timeout", "handshake-timeout",
-	"shutdown-timeout", "max-conns", "origin", "broadcast", "log-level", "log-json",
+	"shutdown-timeout", "max-conns", "origin", "broadcast", "compression", "log-level", "log-json",
 }
 
 func TestHelp(t *testing.T) {

@@ -55,6 +55,10 @@ type Config struct {
 	// off.
 	Broadcast bool
 
+	// Compression negotiates permessage-deflate with clients that offer
+	// it (session.Options.Compression, at its defaults). Default off.
+	Compression bool
+
 	// Logger receives a line per session end and the server's own events.
 	// Default slog.Default().
 	Logger *slog.Logger

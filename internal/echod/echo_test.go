@@ -579,3 +579,18 @@ func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 	pool.AddCert(cert)
 	return certFile, keyFile, pool
 }
+
+// TestCompression: with Config.Compression the daemon negotiates
+// permessage-deflate with a client that offers it, and echoes compressed
+// messages; without it, it declines.
+func TestCompression(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		_, addr := start(t, Config{Compression: on})
+		c := dial(t, "ws://"+addr+"/", &session.Options{Compression: &session.Compression{}})
+		if c.Compressed() != on {
+			t.Fatalf("Config.Compression %v: Compressed() = %v", on, c.Compressed())
+		}
+		echo(t, c, session.Text, bytes.Repeat([]byte("compress me "), 10_000))
+		echo(t, c, session.Binary, []byte{1, 2, 3})
+	}
+}

@@ -59,6 +59,9 @@ func New(cfg Config) *Server {
 		IdleTimeout:      cfg.IdleTimeout,
 		MaxMessageSize:   cfg.MaxMessage,
 	}
+	if cfg.Compression {
+		opts.Compression = &session.Compression{}
+	}
 	s.echoOpts = opts
 	s.echoOpts.OnOpen = s.onEchoOpen
 	s.echoOpts.OnMessage = s.onEcho

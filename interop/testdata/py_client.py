@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A WebSocket client on Python's websockets library, for wsactor's interop
 test (python_test.go): it connects to the echo server at the URL given as
-its argument, echoes text and binary messages of several sizes, pings and
+its argument (with --deflate: expecting permessage-deflate to be
+accepted), echoes text and binary messages of several sizes, pings and
 waits for the pong, and closes with 4001 "py-done".
 
 It prints one JSON object per line, one per check:
@@ -49,17 +50,19 @@ async def echo(ws, check, msg):
     return report(check, True, size=len(msg.encode() if isinstance(msg, str) else msg))
 
 
-async def run(url):
+async def run(url, deflate):
     ok = report("version", True, websockets=websockets.__version__, python=sys.version.split()[0])
     # max_size=None: the 1 MiB echo is at the default limit of 1 MiB.
-    # The client offers permessage-deflate, as it does by default; the
-    # server, configured without compression, must decline it.
+    # The client offers permessage-deflate, as it does by default; a
+    # server configured without compression must decline it, one with
+    # compression (--deflate) accept it.
     async with websockets.connect(url, max_size=None, close_timeout=TIMEOUT) as ws:
         exts = getattr(ws, "extensions", None)
         if exts is None:  # the asyncio implementation of websockets 14 and later
             exts = ws.protocol.extensions
         names = [e.name for e in exts]
-        ok &= report("handshake", names == [], extensions=names)
+        want = ["permessage-deflate"] if deflate else []
+        ok &= report("handshake", names == want, extensions=names, want=want)
         for size in SIZES:
             ok &= await echo(ws, "echo-text-%dB" % size, text_payload(size, size))
         ok &= await echo(ws, "echo-text-utf8", "héllo wörld ✓ 😀 " * 1000)
@@ -84,11 +87,14 @@ async def run(url):
 
 
 def main():
-    if len(sys.argv) != 2:
-        print("usage: py_client.py ws://host:port/path", file=sys.stderr)
+    args = sys.argv[1:]
+    deflate = "--deflate" in args
+    args = [a for a in args if a != "--deflate"]
+    if len(args) != 1:
+        print("usage: py_client.py [--deflate] ws://host:port/path", file=sys.stderr)
         return 2
     try:
-        ok = asyncio.run(asyncio.wait_for(run(sys.argv[1]), 2 * TIMEOUT))
+        ok = asyncio.run(asyncio.wait_for(run(args[0], deflate), 2 * TIMEOUT))
     except Exception as e:  # report any failure as a check, then fail
         report("fatal", False, error="%s: %s" % (type(e).__name__, e))
         return 1
