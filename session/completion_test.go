@@ -1,7 +1,6 @@
 package session
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -36,13 +35,7 @@ func TestCompletionsExactlyOnce(t *testing.T) {
 		if i%3 == 0 {
 			opts.MailboxSize = 4 // bursts overflow it: some commands are refused
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-		s, err := Dial(ctx, url, opts)
-		cancel()
-		if err != nil {
-			t.Fatal(err)
-		}
-		endSession(t, s)
+		s := dialSession(t, url, opts)
 		ss[i] = s
 	}
 

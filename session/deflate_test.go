@@ -45,11 +45,7 @@ func TestCompressionRoundTrip(t *testing.T) {
 			opts.FragmentSize = fragment
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 			defer cancel()
-			s, err := Dial(ctx, url, opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			endSession(t, s)
+			s := dialSession(t, url, opts)
 			if !s.Compressed() {
 				t.Fatal("permessage-deflate not negotiated")
 			}
@@ -98,11 +94,7 @@ func TestCompressionNeedsBothEnds(t *testing.T) {
 			url := echoServer(t, tc.server)
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 			defer cancel()
-			s, err := Dial(ctx, url, tc.client)
-			if err != nil {
-				t.Fatal(err)
-			}
-			endSession(t, s)
+			s := dialSession(t, url, tc.client)
 			if s.Compressed() {
 				t.Fatal("permessage-deflate negotiated with one end not wanting it")
 			}

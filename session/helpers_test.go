@@ -254,6 +254,8 @@ func (p *rawPeer) serve() <-chan frame {
 type rawConfig struct {
 	protocols  []string // offered (client) or accepted (server) subprotocols
 	readBuffer int      // SO_RCVBUF of the raw end when > 0: a small one keeps big writes in flight
+	// wrap, when set, wraps the connection a server session is accepted on.
+	wrap func(net.Conn) net.Conn
 }
 
 func (cfg rawConfig) control(network, address string, c syscall.RawConn) error {
@@ -297,14 +299,18 @@ type accepted1 struct {
 	err error
 }
 
-// acceptOne runs AcceptConn, with opts, on the next connection ln accepts.
-func acceptOne(ln net.Listener, opts *Options) <-chan accepted1 {
+// acceptOne runs AcceptConn, with opts, on the next connection ln accepts
+// (wrapped by wrap, if any).
+func acceptOne(ln net.Listener, opts *Options, wrap ...func(net.Conn) net.Conn) <-chan accepted1 {
 	ch := make(chan accepted1, 1)
 	go func() {
 		c, err := ln.Accept()
 		if err != nil {
 			ch <- accepted1{err: err}
 			return
+		}
+		for _, w := range wrap {
+			c = w(c)
 		}
 		s, err := AcceptConn(c, opts)
 		ch <- accepted1{s, err}
@@ -317,7 +323,12 @@ func acceptOne(ln net.Listener, opts *Options) <-chan accepted1 {
 func acceptRaw(t *testing.T, opts *Options, cfg rawConfig) (*Session, *rawPeer) {
 	t.Helper()
 	ln := listen(t, rawConfig{})
-	accepted := acceptOne(ln, opts)
+	var accepted <-chan accepted1
+	if cfg.wrap != nil {
+		accepted = acceptOne(ln, opts, cfg.wrap)
+	} else {
+		accepted = acceptOne(ln, opts)
+	}
 	d := net.Dialer{Timeout: testTimeout, Control: cfg.control}
 	conn, err := d.Dial("tcp", ln.Addr().String())
 	if err != nil {
@@ -425,6 +436,20 @@ func endSession(t *testing.T, s *Session) {
 			}
 		}
 	})
+}
+
+// dialSession dials url with opts within testTimeout; the session ends
+// with the test.
+func dialSession(t *testing.T, url string, opts *Options) *Session {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	s, err := Dial(ctx, url, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	endSession(t, s)
+	return s
 }
 
 // echoServer serves WebSocket echo sessions made by Accept with opts (its

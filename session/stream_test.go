@@ -304,13 +304,7 @@ func TestMessageWriterUnderFire(t *testing.T) {
 			}
 			m.Release()
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-		s, err := Dial(ctx, url, opts)
-		cancel()
-		if err != nil {
-			t.Fatal(err)
-		}
-		endSession(t, s)
+		s := dialSession(t, url, opts)
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(i), 7))
 			for range messages {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -81,45 +80,15 @@ func (c *closeWatch) Close() error {
 
 // acceptWatched returns a server session on a connection that reports its
 // close, and the raw client connected to it.
-func acceptWatched(t *testing.T, opts *Options) (*Session, *closeWatch, net.Conn) {
+func acceptWatched(t *testing.T, opts *Options) (*Session, *closeWatch, *rawPeer) {
 	t.Helper()
-	ln := listen(t, rawConfig{})
-	type result struct {
-		s   *Session
-		w   *closeWatch
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			ch <- result{err: err}
-			return
-		}
+	watched := make(chan *closeWatch, 1)
+	s, p := acceptRaw(t, opts, rawConfig{wrap: func(c net.Conn) net.Conn {
 		w := &closeWatch{TCPConn: c.(*net.TCPConn), closed: make(chan struct{})}
-		s, err := AcceptConn(w, opts)
-		ch <- result{s, w, err}
-	}()
-	conn, err := net.DialTimeout("tcp", ln.Addr().String(), testTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	u := &url.URL{Scheme: "ws", Host: ln.Addr().String(), Path: "/"}
-	if _, _, err := (ws.Dialer{}).Upgrade(conn, u); err != nil {
-		t.Fatalf("raw client: handshake: %v", err)
-	}
-	var res result
-	select {
-	case res = <-ch:
-	case <-time.After(testTimeout):
-		t.Fatal("AcceptConn did not return")
-	}
-	if res.err != nil {
-		t.Fatalf("AcceptConn: %v", res.err)
-	}
-	endSession(t, res.s)
-	return res.s, res.w, conn
+		watched <- w
+		return w
+	}})
+	return s, <-watched, p
 }
 
 // The teardown after a failure ends with the peer's FIN, or at the close
@@ -128,8 +97,7 @@ func TestFailureTeardownEnds(t *testing.T) {
 	t.Run("peer closes", func(t *testing.T) {
 		opts := testOptions()
 		opts.CloseTimeout = time.Hour // only the peer's FIN can end it
-		s, w, conn := acceptWatched(t, opts)
-		p := &rawPeer{conn: conn, src: conn, client: true}
+		s, w, p := acceptWatched(t, opts)
 		if err := p.writeRaw(encodeFrame(textFrame("unmasked"), false)); err != nil {
 			t.Fatal(err)
 		}
@@ -145,7 +113,7 @@ func TestFailureTeardownEnds(t *testing.T) {
 			t.Fatal("connection closed before the peer closed it")
 		default:
 		}
-		conn.Close()
+		p.conn.Close()
 		select {
 		case <-w.closed:
 		case <-time.After(testTimeout):
@@ -156,8 +124,7 @@ func TestFailureTeardownEnds(t *testing.T) {
 		const closeTimeout = 100 * time.Millisecond
 		opts := testOptions()
 		opts.CloseTimeout = closeTimeout
-		s, w, conn := acceptWatched(t, opts)
-		p := &rawPeer{conn: conn, src: conn, client: true}
+		s, w, p := acceptWatched(t, opts)
 		start := time.Now()
 		if err := p.writeRaw(encodeFrame(textFrame("unmasked"), false)); err != nil {
 			t.Fatal(err)
