@@ -28,6 +28,9 @@ var (
 	// ErrIdleTimeout: nothing was received for the idle timeout, keep-alive
 	// pings included; the session was closed with 1001 (going away).
 	ErrIdleTimeout = errors.New("session: idle timeout: nothing received from the peer")
+	// ErrWriteTimeout: a write did not finish within Options.WriteTimeout
+	// (the peer does not read); the connection was closed.
+	ErrWriteTimeout = errors.New("session: write timed out: the peer does not read; connection closed")
 	// ErrControlTooLong: a ping payload or close reason longer than a
 	// control frame may carry (125 bytes, 123 for a close reason).
 	ErrControlTooLong = errors.New("session: control frame payload over 125 bytes")

@@ -39,6 +39,14 @@ type Options struct {
 	// or this timeout passes. Default: the handshake timeout.
 	CloseTimeout time.Duration
 
+	// WriteTimeout bounds each write to the socket: a write that has not
+	// finished after this long (the peer stopped reading and the socket's
+	// buffers are full) ends the session with ErrWriteTimeout and the
+	// connection closed, since part of a frame may be out. 0: no bound
+	// (a handler's session is still bounded by IdleTimeout, its reader
+	// being busy writing).
+	WriteTimeout time.Duration
+
 	// IdleTimeout closes the session with 1001 (going away) when nothing is
 	// received for that long; after half of it without a byte a ping is
 	// sent. Negative disables it. Default: 60 s for servers, off for

@@ -166,3 +166,31 @@ func TestHandshakeTimeout(t *testing.T) {
 		})
 	}
 }
+
+// A write the peer does not take within WriteTimeout ends the session with
+// ErrWriteTimeout, its command and the ones behind it answered.
+func TestWriteTimeout(t *testing.T) {
+	const timeout = 100 * time.Millisecond
+	opts := testOptions()
+	opts.WriteTimeout = timeout
+	s, p := openRaw(t, codec.Server, opts, smallBuffer)
+	if err := s.conn.(*net.TCPConn).SetWriteBuffer(64 << 10); err != nil {
+		t.Fatal(err)
+	}
+	_ = p // the peer reads nothing
+	reply := make(chan Completion, 2)
+	start := time.Now()
+	big := s.WriteBinary(make([]byte, bigWrite), reply)
+	next := s.WriteText([]byte("behind it"), reply)
+	c := await(t, reply)
+	check(t, c, KindWrite, big, ErrWriteTimeout)
+	if d := time.Since(start); d < timeout {
+		t.Fatalf("the write failed after %v, before the write timeout %v", d, timeout)
+	}
+	if c := await(t, reply); c.ID != next || c.Err == nil {
+		t.Fatalf("the write behind it: %+v, want an error", c)
+	}
+	if err := awaitDone(t, s); !errors.Is(err, ErrWriteTimeout) {
+		t.Fatalf("Err() = %v, want ErrWriteTimeout", err)
+	}
+}

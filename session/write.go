@@ -3,6 +3,7 @@ package session
 import (
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -215,13 +216,18 @@ func (s *Session) flush() {
 	if s.state == stateDone {
 		err = s.mb.Err()
 	} else {
+		if d := s.opts.WriteTimeout; d > 0 {
+			s.conn.SetWriteDeadline(time.Now().Add(d))
+		}
 		n, err = sc.batch.WriteTo(s.conn)
-		if err != nil {
-			if s.terminal.Load() {
-				err = ErrCanceled
-			} else {
-				err = fmt.Errorf("session: write: %w", err)
-			}
+		switch {
+		case err == nil:
+		case s.terminal.Load():
+			err = ErrCanceled
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			err = fmt.Errorf("%w (%v)", ErrWriteTimeout, s.opts.WriteTimeout)
+		default:
+			err = fmt.Errorf("session: write: %w", err)
 		}
 	}
 	closeWritten := false
