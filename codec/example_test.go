@@ -2,9 +2,11 @@ package codec_test
 
 import (
 	"bytes"
+	"compress/flate"
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/gobwas/ws"
 
@@ -168,4 +170,20 @@ func ExampleWorkers() {
 	job.ReleaseFrame()
 	// Output:
 	// 1048590 bytes: 14 of header, the rest masked
+}
+
+// permessage-deflate bodies: Compress a message, Inflate it back within a
+// size limit. Both buffers come from the pool.
+func ExampleCompress() {
+	msg := []byte(strings.Repeat("a message that repeats itself. ", 100))
+	z := codec.Compress(msg, flate.BestSpeed)
+	fmt.Println(len(msg), "bytes compressed to fewer than 100:", len(z) < 100)
+	out, err := codec.Inflate(z, 1<<20)
+	fmt.Println(bytes.Equal(out, msg), err)
+	_, err = codec.Inflate(z, 1000) // inflates past the limit
+	fmt.Println(err)
+	// Output:
+	// 3100 bytes compressed to fewer than 100: true
+	// true <nil>
+	// websocket protocol error (close 1009 message too big): message exceeds the message size limit
 }

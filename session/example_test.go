@@ -3,6 +3,7 @@ package session_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -92,4 +93,119 @@ func ExampleDial() {
 	// server says: 12 bytes
 	// close <nil>
 	// session: closed by peer with 1000 (normal closure)
+}
+
+// A message streamed from a reader without holding it in memory: the
+// MessageWriter sends a frame each time its buffer fills, and io.Copy reads
+// straight into those buffers. The peer gets one message.
+func ExampleSession_NewWriter() {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, err := session.Accept(w, r, &session.Options{FragmentSize: 64 << 10})
+		if err != nil {
+			return
+		}
+		mw := s.NewWriter(r.Context(), session.Binary)
+		_, err = io.Copy(mw, io.LimitReader(zeros{}, 1<<20)) // 1 MiB, 16 frames
+		if cerr := mw.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			s.Cancel(session.Terminal, nil)
+		}
+	}))
+	defer srv.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := session.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	m := <-c.Messages()
+	fmt.Println(m.Type, len(m.Payload))
+	m.Release()
+	c.Cancel(session.Terminal, nil)
+	<-c.Done()
+	// Output:
+	// binary 1048576
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
+// Per-session state for handlers that many sessions share: OnOpen gives
+// each session its value before it reads a byte, and the handlers find it
+// with Value.
+func ExampleSession_SetValue() {
+	type counter struct{ messages int }
+	opts := &session.Options{
+		OnOpen: func(s *session.Session) { s.SetValue(new(counter)) },
+		OnMessage: func(s *session.Session, m session.Message) {
+			n := s.Value().(*counter)
+			n.messages++ // OnMessage calls of one session never overlap
+			s.WriteText(fmt.Appendf(nil, "message %d: %s", n.messages, m.Payload), nil)
+			m.Release()
+		},
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		session.Accept(w, r, opts)
+	}))
+	defer srv.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := session.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, text := range []string{"a", "b"} {
+		c.WriteText([]byte(text), nil)
+		m := <-c.Messages()
+		fmt.Printf("%s\n", m.Payload)
+		m.Release()
+	}
+	c.Cancel(session.Terminal, nil)
+	<-c.Done()
+	// Output:
+	// message 1: a
+	// message 2: b
+}
+
+// Compression: both ends set Options.Compression, so permessage-deflate is
+// negotiated and messages travel compressed when that pays.
+func ExampleCompression() {
+	opts := &session.Options{
+		Compression: &session.Compression{},
+		OnMessage: func(s *session.Session, m session.Message) {
+			s.WriteMessage(m, nil)
+		},
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		session.Accept(w, r, opts)
+	}))
+	defer srv.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := session.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), &session.Options{Compression: &session.Compression{}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("compressed:", c.Compressed())
+	c.WriteText([]byte(strings.Repeat("compress me ", 1000)), nil)
+	m := <-c.Messages()
+	fmt.Println(len(m.Payload), "bytes back")
+	m.Release()
+	c.Cancel(session.Terminal, nil)
+	<-c.Done()
+	// Output:
+	// compressed: true
+	// 12000 bytes back
 }
