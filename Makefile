@@ -2,7 +2,7 @@
 
 GO        ?= go
 FUZZTIME  ?= 60s
-SMOKETIME ?= 200000x
+SMOKETIME ?= 100000x
 ARGS      ?=
 # Modules of their own (so the runtime keeps its three dependencies).
 SUBMODULES := interop browser bench
