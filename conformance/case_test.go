@@ -45,6 +45,8 @@ type tcase struct {
 	want    outcome
 	timeout time.Duration // the whole case; caseTimeout when zero
 	heavy   bool          // moves tens of MiB: at most heavyParallel at once
+	offer   string        // Sec-WebSocket-Extensions offered, if any
+	accept  string        // the server's answer to offer ("": declined)
 }
 
 type stepKind uint8
@@ -290,6 +292,7 @@ func allCases() []tcase {
 		utf8Cases(),
 		closeCases(),
 		limitCases(),
+		compressionCases(),
 	} {
 		cs = append(cs, group...)
 	}
@@ -365,7 +368,7 @@ func runCase(t *testing.T, srv server, tc tcase) {
 	deadline := time.Now().Add(timeout)
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	c, err := dial(ctx, srv.addr, srv.path, deadline)
+	c, err := dial(ctx, srv.addr, srv.path, deadline, tc.offer, tc.accept)
 	if err != nil {
 		t.Fatalf("opening handshake: %v", err)
 	}

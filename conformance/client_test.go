@@ -3,6 +3,7 @@ package conformance
 import (
 	"bufio"
 	"bytes"
+	"compress/flate"
 	"context"
 	crand "crypto/rand"
 	"crypto/sha1"
@@ -138,6 +139,7 @@ type client struct {
 	events     chan event
 	quit       chan struct{}
 	done       chan struct{}
+	deflate    bool    // permessage-deflate was negotiated
 	sentClose  bool    // a close frame was written (well-formed or not)
 	afterClose bool    // bytes were written after the client's close frame
 	writeErr   error   // the first write error, kept for the log
@@ -145,9 +147,11 @@ type client struct {
 }
 
 // dial opens a TCP connection to addr, runs the opening handshake for path
-// (RFC 6455 section 4.1) and waits for the server's 101 before returning.
-// Every read and write on the connection ends at deadline.
-func dial(ctx context.Context, addr, path string, deadline time.Time) (*client, error) {
+// (RFC 6455 section 4.1), offering the extensions in offer when it is not
+// empty, and waits for the server's 101 before returning. The server must
+// answer the offer with accept (empty: decline it). Every read and write on
+// the connection ends at deadline.
+func dial(ctx context.Context, addr, path string, deadline time.Time, offer, accept string) (*client, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -162,8 +166,11 @@ func dial(ctx context.Context, addr, path string, deadline time.Time) (*client, 
 		"Upgrade: websocket\r\n" +
 		"Connection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: " + key + "\r\n" +
-		"Sec-WebSocket-Version: 13\r\n" +
-		"\r\n"
+		"Sec-WebSocket-Version: 13\r\n"
+	if offer != "" {
+		req += "Sec-WebSocket-Extensions: " + offer + "\r\n"
+	}
+	req += "\r\n"
 	if _, err := io.WriteString(conn, req); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("write handshake: %w", err)
@@ -174,16 +181,17 @@ func dial(ctx context.Context, addr, path string, deadline time.Time) (*client, 
 		conn.Close()
 		return nil, fmt.Errorf("read handshake response: %w", err)
 	}
-	if err := checkResponse(resp, key); err != nil {
+	if err := checkResponse(resp, key, accept); err != nil {
 		conn.Close()
 		return nil, err
 	}
 	c := &client{
-		conn:   conn,
-		br:     br,
-		events: make(chan event, 4096),
-		quit:   make(chan struct{}),
-		done:   make(chan struct{}),
+		conn:    conn,
+		br:      br,
+		events:  make(chan event, 4096),
+		quit:    make(chan struct{}),
+		done:    make(chan struct{}),
+		deflate: accept != "",
 	}
 	go c.readLoop()
 	return c, nil
@@ -191,7 +199,7 @@ func dial(ctx context.Context, addr, path string, deadline time.Time) (*client, 
 
 // checkResponse checks the server's handshake answer (RFC 6455 section
 // 4.2.2 point 5 and section 4.1's client-side checks).
-func checkResponse(resp *http.Response, key string) error {
+func checkResponse(resp *http.Response, key, accept string) error {
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		return fmt.Errorf("handshake: status %s, want 101 Switching Protocols", resp.Status)
 	}
@@ -205,8 +213,11 @@ func checkResponse(resp *http.Response, key string) error {
 	if want, got := base64.StdEncoding.EncodeToString(sum[:]), resp.Header.Get("Sec-WebSocket-Accept"); got != want {
 		return fmt.Errorf("handshake: Sec-WebSocket-Accept %q, want %q", got, want)
 	}
-	if v := resp.Header.Get("Sec-WebSocket-Extensions"); v != "" {
-		return fmt.Errorf("handshake: extension %q that the client did not offer", v)
+	if v := resp.Header.Get("Sec-WebSocket-Extensions"); v != accept {
+		if accept == "" {
+			return fmt.Errorf("handshake: extension %q, want the offer declined (RFC 7692 5)", v)
+		}
+		return fmt.Errorf("handshake: extension %q, want %q (RFC 7692 7.1)", v, accept)
 	}
 	if v := resp.Header.Get("Sec-WebSocket-Protocol"); v != "" {
 		return fmt.Errorf("handshake: subprotocol %q that the client did not offer", v)
@@ -361,11 +372,12 @@ func unexpectedEOF(err error) error {
 func (c *client) readLoop() {
 	defer close(c.done)
 	var (
-		msg     []byte
-		msgOp   ws.OpCode
-		frames  int
-		closed  bool
-		control [125]byte
+		msg        []byte
+		msgOp      ws.OpCode
+		frames     int
+		closed     bool
+		compressed bool
+		control    [125]byte
 	)
 	fail := func(err error) { c.emit(event{end: err}) }
 	for {
@@ -382,8 +394,14 @@ func (c *client) readLoop() {
 		case h.masked:
 			fail(violationf("masked %s frame (a server must not mask: 5.1)", opName(h.op)))
 			return
+		case c.deflate && h.rsv == 4 && (h.op == ws.OpText || h.op == ws.OpBinary):
+			// RSV1 marks a compressed message, on its first frame only
+			// (RFC 7692 6.1).
+		case c.deflate && h.rsv == 4:
+			fail(violationf("RSV1 on a %s frame (RFC 7692 6.1: only a message's first frame)", opName(h.op)))
+			return
 		case h.rsv != 0:
-			fail(violationf("%s frame with reserved bits %03b and no extension negotiated (5.2)", opName(h.op), h.rsv))
+			fail(violationf("%s frame with reserved bits %03b and no extension negotiated for them (5.2)", opName(h.op), h.rsv))
 			return
 		}
 		switch h.op {
@@ -419,6 +437,7 @@ func (c *client) readLoop() {
 				return
 			}
 			msgOp, msg, frames = h.op, nil, 0
+			compressed = h.rsv == 4
 		case ws.OpContinuation:
 			if msgOp == 0 {
 				fail(violationf("continuation frame without a message to continue (5.4)"))
@@ -446,6 +465,12 @@ func (c *client) readLoop() {
 		if !h.fin {
 			continue
 		}
+		if compressed {
+			if msg, err = inflate(msg); err != nil {
+				fail(violationf("a compressed message that does not inflate: %v (RFC 7692 7.2.2)", err))
+				return
+			}
+		}
 		if msgOp == ws.OpText && !utf8.Valid(msg) {
 			fail(violationf("text message of %d bytes that is not UTF-8 (8.1)", len(msg)))
 			return
@@ -458,6 +483,28 @@ func (c *client) readLoop() {
 		}
 		msgOp, msg = 0, nil
 	}
+}
+
+// inflate inflates a compressed message body (RFC 7692 7.2.2: append
+// 00 00 ff ff), reading no more than maxServerMessage bytes.
+func inflate(p []byte) ([]byte, error) {
+	r := flate.NewReader(io.MultiReader(bytes.NewReader(p), bytes.NewReader([]byte{0x00, 0x00, 0xff, 0xff, 0x01, 0x00, 0x00, 0xff, 0xff})))
+	defer r.Close()
+	out, err := io.ReadAll(io.LimitReader(r, maxServerMessage+1))
+	if err == nil && len(out) > maxServerMessage {
+		err = fmt.Errorf("inflates to more than %d bytes", maxServerMessage)
+	}
+	return out, err
+}
+
+// deflate compresses p as a permessage-deflate message body (RFC 7692
+// 7.2.1: a sync flush, its 00 00 ff ff removed), for the client to send.
+func deflate(p []byte) []byte {
+	var b bytes.Buffer
+	w, _ := flate.NewWriter(&b, flate.BestSpeed)
+	w.Write(p)
+	w.Flush()
+	return bytes.TrimSuffix(b.Bytes(), []byte{0x00, 0x00, 0xff, 0xff})
 }
 
 // checkClosePayload checks a close frame from the server: empty, or a code

@@ -1,7 +1,10 @@
 // Package conformance checks the echo daemon's WebSocket handler against
 // RFC 6455, case by case, the way the Autobahn test suite groups its cases:
 // framing (1.x), ping and pong (2.x), reserved bits (3.x), opcodes (4.x),
-// fragmentation (5.x), UTF-8 (6.x), close handling (7.x) and limits (9.x).
+// fragmentation (5.x), UTF-8 (6.x), close handling (7.x), limits (9.x), and
+// permessage-deflate (RFC 7692): compressed echoes (12.x) and the
+// negotiation of offers (13.x). The daemon runs with compression on; cases
+// that offer nothing see it declined.
 //
 // The suite is its own client: it dials loopback TCP, sends the opening
 // handshake by hand, and writes frames byte by byte as a test needs them,

@@ -38,6 +38,7 @@ func newServer(t *testing.T) server {
 		MaxMessage:       maxMessage,
 		IdleTimeout:      idleTimeout,
 		HandshakeTimeout: 10 * time.Second,
+		Compression:      true, // declined for the cases that do not offer it
 		Logger:           slog.New(slog.DiscardHandler),
 	})
 	srv := httptest.NewServer(d.Handler())
