@@ -3,6 +3,7 @@ package session
 import (
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsflate"
 	"github.com/wsactor/wsactor/codec"
+	"github.com/wsactor/wsactor/internal/bufpool"
 )
 
 // Accept upgrades an HTTP request to a WebSocket session (the server role).
@@ -101,13 +103,85 @@ func AcceptConn(conn net.Conn, opts *Options) (*Session, error) {
 	if ext != nil {
 		u.Negotiate = declineInvalid(ext.Negotiate)
 	}
-	hs, err := u.Upgrade(conn)
+	hr := &headerReader{conn: conn}
+	hs, err := u.Upgrade(struct {
+		io.Reader
+		io.Writer
+	}{hr, conn})
 	if err != nil {
+		hr.release()
 		conn.Close()
 		return nil, fmt.Errorf("%w: %v", ErrHandshake, err)
 	}
 	conn.SetDeadline(time.Time{})
-	return newSession(conn, codec.Server, opts, hs.Protocol, accepted(ext), nil), nil
+	s := newSession(conn, codec.Server, opts, hs.Protocol, accepted(ext), hr.rest())
+	hr.release()
+	return s, nil
+}
+
+// headerReader gives gobwas/ws's upgrader the request up to the empty line
+// that ends its headers, and no byte more: the upgrader reads through a
+// pooled buffer of its own and would drop whatever it read past the
+// request, such as frames a client sent right behind it. Those stay here
+// for the session (rest).
+type headerReader struct {
+	conn    net.Conn
+	buf     []byte // pooled; buf[off:end] is read and not handed out
+	off     int
+	end     int
+	done    bool // the end of the headers was handed out
+	line    int  // bytes of the current line so far
+	last    byte // the byte before the current one
+	started bool // a non-empty line was seen
+}
+
+func (h *headerReader) Read(p []byte) (int, error) {
+	if h.done {
+		return 0, io.EOF
+	}
+	if h.off == h.end {
+		if h.buf == nil {
+			h.buf = bufpool.Get(4096)
+		}
+		n, err := h.conn.Read(h.buf)
+		h.off, h.end = 0, n
+		if n == 0 {
+			return 0, err
+		}
+	}
+	n := min(len(p), h.end-h.off)
+	for i, c := range h.buf[h.off : h.off+n] {
+		if c != '\n' {
+			h.line++
+			h.last = c
+			continue
+		}
+		empty := h.line == 0 || h.line == 1 && h.last == '\r'
+		if empty && h.started {
+			n, h.done = i+1, true
+			break
+		}
+		h.started = h.started || !empty
+		h.line = 0
+	}
+	copy(p, h.buf[h.off:h.off+n])
+	h.off += n
+	return n, nil
+}
+
+// rest returns what came after the request's headers, or nil.
+func (h *headerReader) rest() []byte {
+	if h.off == h.end {
+		return nil
+	}
+	return h.buf[h.off:h.end]
+}
+
+func (h *headerReader) release() {
+	if h.buf != nil {
+		bufpool.Put(h.buf)
+		h.buf = nil
+	}
 }
 
 // deflateParams are the permessage-deflate parameters wsactor speaks: no

@@ -1,8 +1,11 @@
 package session
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -304,6 +307,69 @@ func TestAcceptConnOrigin(t *testing.T) {
 			}
 			if !errors.Is(res.err, ErrHandshake) || !errors.Is(err, ErrHandshake) || !strings.Contains(err.Error(), "403") {
 				t.Fatalf("AcceptConn = %v, Dial = %v; want both ErrHandshake, with 403", res.err, err)
+			}
+		})
+	}
+}
+
+// Frames a client sends right behind its handshake request, in the same
+// packet, are not lost by AcceptConn: they are the session's first bytes.
+// Bare-LF line ends and a request split over many reads too.
+func TestAcceptConnKeepsPipelinedFrames(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		eol   string
+		chunk int // write the bytes in pieces of this size (0: at once)
+	}{
+		{name: "CRLF, one write", eol: "\r\n"},
+		{name: "LF, one write", eol: "\n"},
+		{name: "CRLF, 7-byte writes", eol: "\r\n", chunk: 7},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := testOptions()
+			opts.OnMessage = func(s *Session, m Message) { s.WriteMessage(m, nil) }
+			ln := listen(t, rawConfig{})
+			accepted := acceptOne(ln, opts)
+			conn, err := net.DialTimeout("tcp", ln.Addr().String(), testTimeout)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			req := strings.Join([]string{
+				"GET / HTTP/1.1", "Host: " + ln.Addr().String(), "Upgrade: websocket", "Connection: Upgrade",
+				"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13", "", "",
+			}, tc.eol)
+			b := []byte(req)
+			for i := range 3 {
+				b = append(b, encodeFrame(textFrame(fmt.Sprint("pipelined ", i)), true)...)
+			}
+			go func() {
+				for len(b) > 0 {
+					n := len(b)
+					if tc.chunk > 0 {
+						n = min(n, tc.chunk)
+					}
+					if _, err := conn.Write(b[:n]); err != nil {
+						return
+					}
+					b = b[n:]
+				}
+			}()
+			res := <-accepted
+			if res.err != nil {
+				t.Fatalf("AcceptConn: %v", res.err)
+			}
+			endSession(t, res.s)
+			br := bufio.NewReader(conn)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+				t.Fatalf("handshake: %v, %v", resp, err)
+			}
+			p := &rawPeer{conn: conn, src: br, client: true}
+			for i := range 3 {
+				if f := p.mustRead(t); string(f.payload) != fmt.Sprint("pipelined ", i) {
+					t.Fatalf("echo %d: %v", i, f)
+				}
 			}
 		})
 	}
