@@ -178,3 +178,97 @@ func (b *Batch) AddCompressed(op ws.OpCode, z []byte, fragment int) {
 		rsv = 0
 	}
 }
+
+// DeflateStream compresses one message that arrives in pieces, for a
+// writer that sends its frames before the message ends. What it has
+// compressed accumulates in a pooled buffer; Take hands out all of it but
+// the last 4 bytes, which may be the start of the tail that Finish removes
+// (RFC 7692 7.2.1), and Finish the rest. It is not safe for concurrent use.
+type DeflateStream struct {
+	fw    *flate.Writer
+	pool  *sync.Pool
+	out   growWriter
+	taken bool
+}
+
+// NewDeflateStream starts a compressed message at flate level (out of
+// range: flate.BestSpeed).
+func NewDeflateStream(level int) *DeflateStream {
+	if level < flate.HuffmanOnly || level > flate.BestCompression {
+		level = flate.BestSpeed
+	}
+	d := &DeflateStream{pool: &flateWriters[level+2]}
+	d.fw, _ = d.pool.Get().(*flate.Writer)
+	if d.fw == nil {
+		d.fw, _ = flate.NewWriter(&d.out, level)
+	} else {
+		d.fw.Reset(&d.out)
+	}
+	return d
+}
+
+// Write compresses p; the compressed bytes wait in the stream's buffer.
+func (d *DeflateStream) Write(p []byte) (int, error) { return d.fw.Write(p) }
+
+// Buffered returns how many compressed bytes wait.
+func (d *DeflateStream) Buffered() int { return len(d.out.b) }
+
+// Take returns up to max of the compressed bytes that wait, never the last
+// 4, in a pooled buffer for the caller to give back; nil when there are
+// none.
+func (d *DeflateStream) Take(max int) []byte {
+	n := min(len(d.out.b)-4, max)
+	if n <= 0 {
+		return nil
+	}
+	if n < len(d.out.b)-4 {
+		p := getBuf(n)[:n]
+		copy(p, d.out.b)
+		d.out.b = d.out.b[:copy(d.out.b, d.out.b[n:])]
+		return p
+	}
+	// All but the last 4: hand the buffer itself over.
+	p := d.out.b[:n]
+	nb := getBuf(cap(d.out.b))[:4]
+	copy(nb, d.out.b[n:n+4])
+	d.out.b = nb
+	return p
+}
+
+// Finish ends the message and returns the rest of its compressed body, the
+// tail removed, in a pooled buffer for the caller to give back (nil when it
+// is empty). The stream is done: its compressor goes back to the pool.
+func (d *DeflateStream) Finish() []byte {
+	d.fw.Flush()
+	b := d.out.b
+	if n := len(b); n >= 4 && b[n-4] == 0 && b[n-3] == 0 && b[n-2] == 0xff && b[n-1] == 0xff {
+		b = b[:n-4]
+	}
+	d.out.b = nil
+	d.release()
+	if len(b) == 0 {
+		if cap(b) > 0 {
+			putBuf(b)
+		}
+		return nil
+	}
+	return b
+}
+
+// Release gives back what the stream holds, for a message abandoned before
+// Finish.
+func (d *DeflateStream) Release() {
+	if d.out.b != nil {
+		putBuf(d.out.b)
+		d.out.b = nil
+	}
+	d.release()
+}
+
+func (d *DeflateStream) release() {
+	if d.fw != nil {
+		d.fw.Reset(nil)
+		d.pool.Put(d.fw)
+		d.fw = nil
+	}
+}

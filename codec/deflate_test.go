@@ -218,3 +218,44 @@ func FuzzInflate(f *testing.F) {
 		}
 	})
 }
+
+// A DeflateStream fed in pieces and emptied with Take at any sizes gives,
+// with Finish, one body that inflates to what was written, and never hands
+// out the tail that Finish removes.
+func TestDeflateStream(t *testing.T) {
+	for name, p := range deflateInputs() {
+		for _, take := range []int{1, 5, 100, 4096, 1 << 20} {
+			rng := rand.New(rand.NewPCG(uint64(len(p)), uint64(take)))
+			d := codec.NewDeflateStream(flate.BestSpeed)
+			var body []byte
+			for rest := p; len(rest) > 0; {
+				k := min(len(rest), 1+rng.IntN(10_000))
+				d.Write(rest[:k])
+				rest = rest[k:]
+				for d.Buffered()-4 >= take {
+					b := d.Take(take)
+					if len(b) != take {
+						t.Fatalf("%s: Take(%d) gave %d bytes", name, take, len(b))
+					}
+					body = append(body, b...)
+					bufpool.Put(b)
+				}
+			}
+			if b := d.Take(take); b != nil {
+				body = append(body, b...)
+				bufpool.Put(b)
+			}
+			if b := d.Finish(); b != nil {
+				body = append(body, b...)
+				bufpool.Put(b)
+			}
+			got, err := codec.Inflate(body, -1)
+			if err != nil || !bytes.Equal(got, p) {
+				t.Fatalf("%s, Take(%d): inflates to %d bytes, %v; want %d", name, take, len(got), err, len(p))
+			}
+		}
+	}
+	d := codec.NewDeflateStream(flate.BestSpeed)
+	d.Write([]byte("abandoned"))
+	d.Release()
+}

@@ -2,6 +2,7 @@ package interop
 
 import (
 	"bytes"
+	"io"
 	"strings"
 	"testing"
 
@@ -75,6 +76,25 @@ func TestCompressedEcho(t *testing.T) {
 				if typ != m.typ || !bytes.Equal(got, m.p) {
 					t.Fatalf("message %d: %v of %d bytes back, want %v of %d", i, typ, len(got), m.typ, len(m.p))
 				}
+			}
+			// A message the server streams with NewWriter, compressed as
+			// it is written.
+			want := bytes.Repeat([]byte("streamed, compressed "), 100_000)
+			errc := make(chan error, 1)
+			go func() {
+				w := s.NewWriter(ctx, session.Text)
+				_, err := io.Copy(w, bytes.NewReader(want))
+				if cerr := w.Close(); err == nil {
+					err = cerr
+				}
+				errc <- err
+			}()
+			typ, got, err := c.read(ctx)
+			if err != nil || typ != session.Text || !bytes.Equal(got, want) {
+				t.Fatalf("streamed message: %v of %d bytes, %v; want text of %d", typ, len(got), err, len(want))
+			}
+			if err := <-errc; err != nil {
+				t.Fatalf("streaming: %v", err)
 			}
 			if code, err := c.closeHandshake(1000, "done"); err != nil || code != 1000 {
 				t.Fatalf("close: %d, %v", code, err)

@@ -194,6 +194,7 @@ type cmd struct {
 	cancel  CancelKind
 	release bool // the payload is a pooled buffer the session gives back
 	fin     bool // cmdFrame: the message's last frame
+	rsv1    bool // cmdFrame: the first frame of a compressed message
 	code    codec.CloseCode
 	rb      *readBuf // with release: the read buffer the payload aliases
 	stream  uint64   // cmdFrame, cmdCutStream: the MessageWriter's message

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -368,4 +369,77 @@ func TestCompressionAcceptConn(t *testing.T) {
 		t.Fatalf("got %d bytes, want %d", len(m.Payload), len(want))
 	}
 	m.Release()
+}
+
+// With permessage-deflate, a MessageWriter compresses the message as it
+// comes: RSV1 on the first frame only, frames of at most FragmentSize
+// compressed bytes, and the frames together inflate to what was written.
+func TestMessageWriterCompressed(t *testing.T) {
+	opts := compressedOptions()
+	opts.FragmentSize = 1000
+	s, p := acceptCompressedRaw(t, opts)
+	want := bytes.Repeat([]byte("streamed and compressed, "), 40_000) // 1 MB
+	w := s.NewWriter(context.Background(), Text)
+	for rest := want; len(rest) > 0; {
+		k := min(len(rest), 7777)
+		if _, err := w.Write(rest[:k]); err != nil {
+			t.Fatal(err)
+		}
+		rest = rest[k:]
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var body []byte
+	for i := 0; ; i++ {
+		h, err := p.readHeader()
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := p.readPayload(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Rsv1() != (i == 0) || len(f) > 1000 {
+			t.Fatalf("frame %d: RSV1 %v, %d bytes", i, h.Rsv1(), len(f))
+		}
+		body = append(body, f...)
+		if h.Fin {
+			break
+		}
+	}
+	if len(body) > len(want)/20 {
+		t.Fatalf("%d compressed bytes for %d", len(body), len(want))
+	}
+	got, err := codec.Inflate(body, -1)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("inflates to %d bytes, %v; want the %d written", len(got), err, len(want))
+	}
+	bufpool.Put(got)
+}
+
+// A compressed streamed message goes whole through a wsactor peer, with
+// io.Copy, and an empty one too.
+func TestMessageWriterCompressedRoundTrip(t *testing.T) {
+	srv := compressedOptions()
+	url := echoServer(t, srv)
+	opts := compressedOptions()
+	opts.FragmentSize = 4096
+	s := dialSession(t, url, opts)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	for _, want := range [][]byte{bytes.Repeat([]byte("0123456789abcdef"), 100_000), nil} {
+		w := s.NewWriter(ctx, Binary)
+		if _, err := io.Copy(w, bytes.NewReader(want)); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		m := <-s.Messages()
+		if m.Type != Binary || !bytes.Equal(m.Payload, want) {
+			t.Fatalf("%v of %d bytes back, want %d", m.Type, len(m.Payload), len(want))
+		}
+		m.Release()
+	}
 }

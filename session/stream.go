@@ -24,7 +24,9 @@ var ErrWriterClosed = errors.New("session: message writer used after Close")
 // fill, and Close sends the rest as the last frame. Write copies p into a
 // pooled frame buffer, so p may be reused at once; at most two buffers are
 // in use, one being written and one being filled, so a writer faster than
-// the peer waits in Write (backpressure).
+// the peer waits in Write (backpressure). With permessage-deflate the
+// message is compressed as it is written, and the frames carry a frame's
+// worth of compressed bytes each.
 //
 // While the message is under way, the session's other data writes wait
 // behind it (they complete with ErrMailboxFull beyond Options.MailboxSize);
@@ -46,12 +48,14 @@ type MessageWriter struct {
 	op      ws.OpCode // of the next frame: the message's type, then continuation
 	stream  uint64
 	size    int
-	buf     []byte          // the frame being filled (pooled), or nil
-	reply   chan Completion // the frame in flight's completion
-	pending uint64          // the id of the frame in flight; 0 when none
-	started bool            // a frame went to the session
-	finSent bool            // the last frame went to the session
-	err     error           // sticky
+	buf     []byte               // the frame being filled (pooled), or nil
+	z       *codec.DeflateStream // the message compressed as it comes, with permessage-deflate
+	rsv1    bool                 // the next frame is the first of a compressed message
+	reply   chan Completion      // the frame in flight's completion
+	pending uint64               // the id of the frame in flight; 0 when none
+	started bool                 // a frame went to the session
+	finSent bool                 // the last frame went to the session
+	err     error                // sticky
 	closed  bool
 }
 
@@ -75,9 +79,34 @@ func (s *Session) NewWriter(ctx context.Context, typ MessageType) *MessageWriter
 	return w
 }
 
+// compress compresses p into the message (permessage-deflate), sending a
+// frame each time a frame's worth of compressed bytes waits.
+func (w *MessageWriter) compress(p []byte) error {
+	if w.z == nil {
+		w.z = codec.NewDeflateStream(w.s.opts.Compression.level())
+		w.rsv1 = true
+	}
+	w.z.Write(p)
+	for w.z.Buffered()-4 >= w.size {
+		if err := w.sendFrame(w.z.Take(w.size), false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Write adds p to the message. It returns when p has been copied, after
 // waiting for an earlier frame to be written if both buffers are full.
 func (w *MessageWriter) Write(p []byte) (int, error) {
+	if w.s.deflate && w.err == nil && !w.closed && len(p) > 0 {
+		if err := w.check(); err != nil {
+			return 0, err
+		}
+		if err := w.compress(p); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
 	n := 0
 	for len(p) > 0 {
 		if err := w.room(); err != nil {
@@ -95,6 +124,27 @@ func (w *MessageWriter) Write(p []byte) (int, error) {
 // straight into the frame buffers: io.Copy uses it.
 func (w *MessageWriter) ReadFrom(r io.Reader) (int64, error) {
 	var n int64
+	if w.s.deflate {
+		// The bytes read are compressed, not sent: read through a buffer
+		// of the pool.
+		buf := bufpool.Get(w.size)
+		defer bufpool.Put(buf)
+		for {
+			k, err := r.Read(buf)
+			if k > 0 {
+				if _, werr := w.Write(buf[:k]); werr != nil {
+					return n, werr
+				}
+				n += int64(k)
+			}
+			if err == io.EOF {
+				return n, w.check()
+			}
+			if err != nil {
+				return n, err
+			}
+		}
+	}
 	for {
 		if err := w.room(); err != nil {
 			return n, err
@@ -141,7 +191,11 @@ func (w *MessageWriter) Close() error {
 	}
 	err := w.check()
 	w.closed = true
-	if err == nil {
+	switch {
+	case err != nil:
+	case w.z != nil:
+		err = w.finishCompressed()
+	default:
 		err = w.send(true)
 	}
 	if err == nil {
@@ -171,12 +225,45 @@ func (w *MessageWriter) check() error {
 // send hands the frame buffer to the session as the next frame, once the
 // frame before it is written.
 func (w *MessageWriter) send(fin bool) error {
-	if err := w.wait(); err != nil {
-		return err
-	}
 	p := w.buf
 	w.buf = nil
-	c := cmd{kind: cmdFrame, user: KindWrite, op: w.op, fin: fin, stream: w.stream, p: p, release: p != nil, reply: w.reply}
+	return w.sendFrame(p, fin)
+}
+
+// finishCompressed sends the rest of a compressed message, in frames of at
+// most the frame size, the last one final.
+func (w *MessageWriter) finishCompressed() error {
+	rest := w.z.Finish()
+	w.z = nil
+	defer func() {
+		if rest != nil {
+			bufpool.Put(rest)
+		}
+	}()
+	for len(rest) > w.size {
+		p := bufpool.Get(w.size)[:w.size]
+		copy(p, rest)
+		rest = rest[:copy(rest, rest[w.size:])]
+		if err := w.sendFrame(p, false); err != nil {
+			return err
+		}
+	}
+	p := rest
+	rest = nil
+	return w.sendFrame(p, true)
+}
+
+// sendFrame hands p, a pooled buffer or nil, to the session as the next
+// frame, once the frame before it is written.
+func (w *MessageWriter) sendFrame(p []byte, fin bool) error {
+	if err := w.wait(); err != nil {
+		if p != nil {
+			bufpool.Put(p)
+		}
+		return err
+	}
+	c := cmd{kind: cmdFrame, user: KindWrite, op: w.op, fin: fin, rsv1: w.rsv1, stream: w.stream, p: p, release: p != nil, reply: w.reply}
+	w.rsv1 = false
 	w.finSent = fin
 	if !w.started {
 		// The first frame queues behind the writes before it, and may be
@@ -223,6 +310,10 @@ func (w *MessageWriter) fail(err error) {
 		bufpool.Put(w.buf[:0])
 		w.buf = nil
 	}
+	if w.z != nil {
+		w.z.Release()
+		w.z = nil
+	}
 	if !w.started {
 		return
 	}
@@ -266,7 +357,7 @@ func (s *Session) onFrame(c *cmd) {
 	if c.fin {
 		s.stream, s.streamWritten = 0, false
 	}
-	s.queue(record{kind: c.user, op: c.op, fin: c.fin, stream: c.stream, id: c.id, p: c.p, release: c.release, reply: c.reply})
+	s.queue(record{kind: c.user, op: c.op, fin: c.fin, rsv1: c.rsv1, stream: c.stream, id: c.id, p: c.p, release: c.release, reply: c.reply})
 	if s.stream == 0 {
 		s.releaseHeld()
 	}

@@ -31,6 +31,7 @@ type record struct {
 	release bool     // p is a pooled buffer to give back after the write
 	close   bool     // our close frame
 	fin     bool     // a stream frame: the message's last
+	rsv1    bool     // a stream frame: the first of a compressed message
 	rb      *readBuf // with release: the read buffer p aliases
 	stream  uint64   // a MessageWriter's frame: its message; 0 otherwise
 	z       []byte   // p compressed (pooled), when that pays
@@ -177,7 +178,11 @@ func (s *Session) queue(r record) {
 	sc := s.acquire()
 	switch {
 	case r.stream != 0:
-		sc.batch.Add(r.fin, r.op, 0, r.p)
+		var rsv byte
+		if r.rsv1 {
+			rsv = codec.RSV1
+		}
+		sc.batch.Add(r.fin, r.op, rsv, r.p)
 	case r.pf != nil:
 		r.pf.AddTo(&sc.batch)
 	case r.op == ws.OpText || r.op == ws.OpBinary:
