@@ -19,10 +19,10 @@ type reader struct {
 	s   *Session
 	dec codec.Decoder
 
-	inFrame bool
 	h       ws.Header
 	need    int64 // payload bytes of the current frame still to come
 	maskPos int
+	inFrame bool
 	closed  bool // the peer's close frame came: drop whatever follows
 
 	carry  [codec.MaxHeaderLen]byte // a header split across reads
@@ -34,8 +34,7 @@ type reader struct {
 	msg  []byte // pooled buffer of the message being gathered
 	mlen int
 
-	rb    *readBuf // the read being decoded, when its messages may alias it
-	alias []byte   // the current frame's payload, in rb: a whole message
+	rb *readBuf // the read being decoded, when its messages may alias it
 
 	held int // messages handed to the handler since the actor last ran
 
@@ -107,7 +106,7 @@ func (s *Session) runReader(r *reader) {
 				r.rb = newReadBuf(buf[:cap(buf)])
 				stop = r.process(buf)
 				r.rb.release()
-				r.rb, r.alias = nil, nil
+				r.rb = nil
 			} else {
 				stop = r.process(buf)
 				bufpool.Put(buf[:cap(buf)])
@@ -273,6 +272,7 @@ func (r *reader) feed(b []byte) (stop bool) {
 			}
 		}
 		take := int(min(int64(len(b)), r.need))
+		var alias []byte // the frame's payload where it lies in rb: a whole message
 		if take > 0 {
 			chunk := b[:take]
 			b = b[take:]
@@ -288,7 +288,7 @@ func (r *reader) feed(b []byte) (stop bool) {
 			case r.rb != nil && int64(take) == r.h.Length && r.h.Fin && r.h.OpCode != ws.OpContinuation:
 				// A whole message in this read: unmasked where it lies.
 				dst = chunk[:take:take]
-				r.alias = dst
+				alias = dst
 			default:
 				dst = r.grow(take, len(b) == 0)
 				copy(dst, chunk)
@@ -306,7 +306,7 @@ func (r *reader) feed(b []byte) (stop bool) {
 		}
 		if r.need == 0 {
 			r.inFrame = false
-			if r.endFrame() {
+			if r.endFrame(alias) {
 				return true
 			}
 		}
@@ -339,9 +339,10 @@ func (r *reader) grow(n int, readMore bool) []byte {
 	return dst
 }
 
-// endFrame acts on a frame whose payload has all arrived. It reports
-// whether reading must stop.
-func (r *reader) endFrame() (stop bool) {
+// endFrame acts on a frame whose payload has all arrived; alias is its
+// payload when it is a whole message left where it lies in the read buffer.
+// It reports whether reading must stop.
+func (r *reader) endFrame(alias []byte) (stop bool) {
 	s := r.s
 	switch r.h.OpCode {
 	case ws.OpPing, ws.OpPong, ws.OpClose:
@@ -397,13 +398,12 @@ func (r *reader) endFrame() (stop bool) {
 	}
 	m := Message{Type: MessageType(r.dec.Opcode())}
 	if r.dec.Compressed() {
-		if err := r.inflate(&m); err != nil {
+		if err := r.inflate(&m, alias); err != nil {
 			return r.fail(err)
 		}
-	} else if r.alias != nil {
-		m.Payload, m.rb = r.alias, r.rb
+	} else if alias != nil {
+		m.Payload, m.rb = alias, r.rb
 		r.rb.retain()
-		r.alias = nil
 	} else if r.mlen > 0 {
 		m.Payload = r.msg[:r.mlen]
 	} else if r.msg != nil {
@@ -448,13 +448,14 @@ func (r *reader) endFrame() (stop bool) {
 	return false
 }
 
-// inflate sets m's payload to the compressed message just read, inflated
-// into a pooled buffer, and gives back the compressed one.
-func (r *reader) inflate(m *Message) error {
+// inflate sets m's payload to the compressed message just read (alias, in
+// the read buffer, or gathered in r.msg), inflated into a pooled buffer, and
+// gives back the compressed one.
+func (r *reader) inflate(m *Message, alias []byte) error {
 	var z []byte
 	switch {
-	case r.alias != nil:
-		z, r.alias = r.alias, nil // the read's buffer: nothing to give back
+	case alias != nil:
+		z = alias // the read's buffer: nothing to give back
 	case r.mlen > 0:
 		z = r.msg[:r.mlen]
 	}

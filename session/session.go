@@ -27,9 +27,9 @@ type Session struct {
 	conn     net.Conn
 	raw      syscall.RawConn // nil when conn is not a plain TCP or Unix socket
 	role     codec.Role
+	deflate  bool // permessage-deflate was negotiated
 	opts     *Options
 	protocol string
-	deflate  bool // permessage-deflate was negotiated
 
 	mb     *actor.Actor[cmd]
 	out    actor.Outbox[Completion]
@@ -41,10 +41,11 @@ type Session struct {
 	closing chan struct{} // with inbound: closed once our close frame is queued
 	initial []byte        // bytes read with the handshake, not yet decoded
 
-	// Shared with the reader and the timers.
+	// Shared with the reader and the timers. (The fields are ordered to
+	// leave no padding: an idle session's size is the point.)
 	active    atomic.Uint32 // the reader got bytes since the last tick
-	quiet     atomic.Int64  // how long nothing was received, as ticks count it
 	pinged    atomic.Bool   // a keep-alive ping went out in this quiet spell
+	quiet     atomic.Int64  // how long nothing was received, as ticks count it
 	tickEvery atomic.Int64  // the interval the tick timer was set for; 0: stopped
 	closeSent atomic.Bool   // our close frame is on its way: drop data
 	terminal  atomic.Bool   // Cancel(Terminal) was called
@@ -65,21 +66,20 @@ type Session struct {
 	closeTimer *time.Timer
 
 	// Owned by the actor goroutine.
-	state      state
 	scratch    *scratch
 	closeReply actor.Reply[Completion]
 	closeID    uint64
-	closeQueue bool     // our close frame waits in the current batch
 	peerClose  error    // the peer's *CloseError once its close frame came
 	canceled   []uint64 // ids whose WriteContext gave up before they began
-	pinging    bool     // a keep-alive ping is unanswered
-	linger     bool     // a failure on the read side: tear down (closeConn)
-
-	// A MessageWriter's message under way (stream.go).
-	stream        uint64 // its id; 0 when none is
-	streamWritten bool   // a frame of it is on the wire
-	held          []cmd  // data writes waiting for it to end
-	cut           bool   // one was cut short on the wire: the close must go
+	stream     uint64   // the MessageWriter's message under way (stream.go); 0 when none is
+	held       *[]cmd   // data writes waiting for that message to end; nil when none wait
+	state      state
+	closeQueue bool // our close frame waits in the current batch
+	pinging    bool // a keep-alive ping is unanswered
+	linger     bool // a failure on the read side: tear down (closeConn)
+	// streamWritten: a frame of the message under way is on the wire; cut:
+	// a message was cut short on the wire, so the close must go.
+	streamWritten, cut bool
 }
 
 type state uint8

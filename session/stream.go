@@ -407,30 +407,37 @@ func (s *Session) onCutStream(c *cmd) {
 
 // hold keeps a data write until the message under way has ended.
 func (s *Session) hold(c cmd) {
-	if len(s.held) >= s.opts.mailboxSize() {
+	if s.held == nil {
+		s.held = new([]cmd)
+	}
+	if len(*s.held) >= s.opts.mailboxSize() {
 		s.completeCmd(&c, ErrMailboxFull)
 		return
 	}
-	s.held = append(s.held, c)
+	*s.held = append(*s.held, c)
 }
 
 // releaseHeld takes the held writes in order, until one of them starts
 // another streamed message.
 func (s *Session) releaseHeld() {
-	for len(s.held) > 0 && s.stream == 0 {
-		c := s.held[0]
-		s.held[0] = cmd{}
-		s.held = s.held[1:]
+	for s.held != nil && len(*s.held) > 0 && s.stream == 0 {
+		h := *s.held
+		c := h[0]
+		h[0] = cmd{}
+		*s.held = h[1:]
 		s.receive(c)
 	}
-	if len(s.held) == 0 {
+	if s.held != nil && len(*s.held) == 0 {
 		s.held = nil
 	}
 }
 
 // dropHeld completes every held write with err.
 func (s *Session) dropHeld(err error) {
-	held := s.held
+	if s.held == nil {
+		return
+	}
+	held := *s.held
 	s.held = nil
 	for i := range held {
 		s.completeCmd(&held[i], err)
