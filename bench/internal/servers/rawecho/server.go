@@ -18,7 +18,6 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/gobwas/pool/pbufio"
@@ -53,10 +52,6 @@ type Server struct {
 	conns connset.Set
 	hub   hub.Hub[[]byte]
 	stats *stats.Server
-
-	mu     sync.Mutex
-	lns    []net.Listener
-	closed bool
 }
 
 // New returns a Server with opts.
@@ -93,64 +88,14 @@ func (s *Server) ServeStats(ln net.Listener) error {
 
 // Serve accepts WebSocket connections on ln until Close; it returns nil
 // after Close.
-func (s *Server) Serve(ln net.Listener) error {
-	if !s.track(ln) {
-		return nil
-	}
-	var backoff time.Duration
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if s.isClosed() {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				time.Sleep(backoff)
-				continue
-			}
-			return err
-		}
-		backoff = 0
-		if !s.conns.Add(c) {
-			continue
-		}
-		go s.serveConn(c)
-	}
-}
+func (s *Server) Serve(ln net.Listener) error { return s.conns.Serve(ln, s.serveConn) }
 
 // Close closes the listeners and every connection, and waits for their
 // goroutines.
 func (s *Server) Close() error {
-	s.mu.Lock()
-	s.closed = true
-	lns := s.lns
-	s.lns = nil
-	s.mu.Unlock()
-	for _, ln := range lns {
-		_ = ln.Close()
-	}
 	err := s.stats.Close()
 	s.conns.Close()
 	return err
-}
-
-func (s *Server) track(ln net.Listener) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		_ = ln.Close()
-		return false
-	}
-	s.lns = append(s.lns, ln)
-	return true
-}
-
-func (s *Server) isClosed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closed
 }
 
 // serveConn makes the opening handshake, then hands the connection to a

@@ -13,8 +13,6 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"syscall"
-	"time"
 
 	"github.com/wsactor/wsactor/bench/internal/connset"
 	"github.com/wsactor/wsactor/bench/internal/hub"
@@ -45,10 +43,6 @@ type Server struct {
 	conns connset.Set
 	hub   hub.Hub[[]byte]
 	stats *stats.Server
-
-	mu     sync.Mutex
-	lns    []net.Listener
-	closed bool
 }
 
 // New returns a Server with opts.
@@ -81,51 +75,11 @@ func (s *Server) ServeStats(ln net.Listener) error {
 }
 
 // Serve accepts connections on ln until Close; it returns nil after Close.
-func (s *Server) Serve(ln net.Listener) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return ln.Close()
-	}
-	s.lns = append(s.lns, ln)
-	s.mu.Unlock()
-	var backoff time.Duration
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			s.mu.Lock()
-			closed := s.closed
-			s.mu.Unlock()
-			if closed {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				time.Sleep(backoff)
-				continue
-			}
-			return err
-		}
-		backoff = 0
-		if !s.conns.Add(c) {
-			continue
-		}
-		go s.serveConn(c)
-	}
-}
+func (s *Server) Serve(ln net.Listener) error { return s.conns.Serve(ln, s.serveConn) }
 
 // Close closes the listeners and every connection, and waits for their
 // goroutines.
 func (s *Server) Close() error {
-	s.mu.Lock()
-	s.closed = true
-	lns := s.lns
-	s.lns = nil
-	s.mu.Unlock()
-	for _, ln := range lns {
-		_ = ln.Close()
-	}
 	err := s.stats.Close()
 	s.conns.Close()
 	return err
