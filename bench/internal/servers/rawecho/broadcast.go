@@ -33,7 +33,7 @@ func (s *Server) serveBroadcast(c net.Conn) {
 		done: make(chan struct{}),
 	}
 	s.hub.Add(cl.out)
-	s.conns.Go(func() { cl.writeLoop(s.opts.BufferSize) })
+	s.Set.Go(func() { cl.writeLoop(s.opts.BufferSize) })
 	_ = s.broadcastRead(cl)
 	s.hub.Remove(cl.out)
 	close(cl.stop)

@@ -16,17 +16,15 @@ import (
 	"bufio"
 	"errors"
 	"net"
-	"net/http"
 	"sync"
 	"time"
 
 	"github.com/gobwas/pool/pbufio"
 	"github.com/gobwas/ws"
 
-	"github.com/wsactor/wsactor/bench/internal/connset"
 	"github.com/wsactor/wsactor/bench/internal/hub"
 	"github.com/wsactor/wsactor/bench/internal/netwait"
-	"github.com/wsactor/wsactor/bench/internal/stats"
+	"github.com/wsactor/wsactor/bench/internal/servers/base"
 )
 
 // Options configure a Server. The zero value is the benchmark configuration.
@@ -49,9 +47,8 @@ type Options struct {
 type Server struct {
 	opts  Options
 	rpool sync.Pool // of *[]byte of BufferSize: read buffers
-	conns connset.Set
-	hub   hub.Hub[[]byte]
-	stats *stats.Server
+	base.Base
+	hub hub.Hub[[]byte]
 }
 
 // New returns a Server with opts.
@@ -70,33 +67,13 @@ func New(opts Options) *Server {
 		b := make([]byte, s.opts.BufferSize)
 		return &b
 	}
-	s.stats = stats.NewServer(s.conns.Len)
+	s.Init()
 	return s
-}
-
-// Conns returns the number of open connections.
-func (s *Server) Conns() int64 { return s.conns.Len() }
-
-// ServeStats serves the stats endpoint on ln until Close.
-func (s *Server) ServeStats(ln net.Listener) error {
-	err := s.stats.Serve(ln)
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return err
 }
 
 // Serve accepts WebSocket connections on ln until Close; it returns nil
 // after Close.
-func (s *Server) Serve(ln net.Listener) error { return s.conns.Serve(ln, s.serveConn) }
-
-// Close closes the listeners and every connection, and waits for their
-// goroutines.
-func (s *Server) Close() error {
-	err := s.stats.Close()
-	s.conns.Close()
-	return err
-}
+func (s *Server) Serve(ln net.Listener) error { return s.Set.Serve(ln, s.serveConn) }
 
 // serveConn makes the opening handshake, then hands the connection to a
 // new goroutine: the handshake needs a deep stack, and a goroutine's stack
@@ -117,14 +94,14 @@ func (s *Server) serveConn(c net.Conn) {
 	}
 	if err != nil {
 		_ = c.Close()
-		s.conns.Done(c)
+		s.Set.Done(c)
 		return
 	}
 	go s.run(c, broadcast)
 }
 
 func (s *Server) run(c net.Conn, broadcast bool) {
-	defer s.conns.Done(c)
+	defer s.Set.Done(c)
 	defer c.Close()
 	if broadcast {
 		s.serveBroadcast(c)

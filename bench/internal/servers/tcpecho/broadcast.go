@@ -27,7 +27,7 @@ func (s *Server) serveBroadcast(c net.Conn) error {
 		done: make(chan struct{}),
 	}
 	s.hub.Add(cl.out)
-	s.conns.Go(cl.writeLoop)
+	s.Set.Go(cl.writeLoop)
 	defer func() {
 		s.hub.Remove(cl.out)
 		close(cl.stop)

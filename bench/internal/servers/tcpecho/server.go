@@ -8,16 +8,13 @@ package tcpecho
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"sync"
 
-	"github.com/wsactor/wsactor/bench/internal/connset"
 	"github.com/wsactor/wsactor/bench/internal/hub"
 	"github.com/wsactor/wsactor/bench/internal/netwait"
-	"github.com/wsactor/wsactor/bench/internal/stats"
+	"github.com/wsactor/wsactor/bench/internal/servers/base"
 )
 
 // Options configure a Server. The zero value is the benchmark configuration.
@@ -38,11 +35,10 @@ type Options struct {
 
 // Server is the TCP echo server. Its methods are safe for concurrent use.
 type Server struct {
-	opts  Options
-	pool  sync.Pool // of *[]byte of BufferSize
-	conns connset.Set
-	hub   hub.Hub[[]byte]
-	stats *stats.Server
+	opts Options
+	pool sync.Pool // of *[]byte of BufferSize
+	base.Base
+	hub hub.Hub[[]byte]
 }
 
 // New returns a Server with opts.
@@ -58,35 +54,15 @@ func New(opts Options) *Server {
 		b := make([]byte, s.opts.BufferSize)
 		return &b
 	}
-	s.stats = stats.NewServer(s.conns.Len)
+	s.Init()
 	return s
 }
 
-// Conns returns the number of open connections.
-func (s *Server) Conns() int64 { return s.conns.Len() }
-
-// ServeStats serves the stats endpoint on ln until Close.
-func (s *Server) ServeStats(ln net.Listener) error {
-	err := s.stats.Serve(ln)
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return err
-}
-
 // Serve accepts connections on ln until Close; it returns nil after Close.
-func (s *Server) Serve(ln net.Listener) error { return s.conns.Serve(ln, s.serveConn) }
-
-// Close closes the listeners and every connection, and waits for their
-// goroutines.
-func (s *Server) Close() error {
-	err := s.stats.Close()
-	s.conns.Close()
-	return err
-}
+func (s *Server) Serve(ln net.Listener) error { return s.Set.Serve(ln, s.serveConn) }
 
 func (s *Server) serveConn(c net.Conn) {
-	defer s.conns.Done(c)
+	defer s.Set.Done(c)
 	defer c.Close()
 	if s.opts.Broadcast {
 		_ = s.serveBroadcast(c)
