@@ -184,13 +184,16 @@ func (a *Actor[T]) Kick() {
 // goroutine, for at most sets drained sets (then a goroutine of its own
 // takes over), and RunHeld reports true. When another goroutine is running
 // the actor, RunHeld first waits for it to finish its set and hand the
-// actor over: a caller that produces messages cannot outrun the actor (a
+// actor over, with or without messages waiting: a caller that produces messages cannot outrun the actor (a
 // reader whose answers wait behind a blocked write stops reading). Only
 // one goroutine may wait in RunHeld at a time; another reports false.
 func (a *Actor[T]) RunHeld(sets int) bool {
 	a.mu.Lock()
 	a.held = false
-	if len(a.normal) == 0 && len(a.urgent) == 0 || a.running && a.handoff != nil {
+	// A running actor is waited for even with empty lanes: the set it is
+	// delivering may hold the caller's messages (Kick started it), and
+	// the caller must not outrun it.
+	if !a.running && len(a.normal) == 0 && len(a.urgent) == 0 || a.running && a.handoff != nil {
 		a.mu.Unlock()
 		return false
 	}

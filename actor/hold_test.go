@@ -135,11 +135,6 @@ func TestRunHeldDoesNothing(t *testing.T) {
 		{
 			name: "not held, empty",
 		},
-		{
-			name:    "held, the actor's goroutine in a set, nothing queued",
-			hold:    true,
-			running: true,
-		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -179,6 +174,43 @@ func TestRunHeldDoesNothing(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A RunHeld while the actor's goroutine delivers a set waits for that set
+// even with nothing queued (the set may hold the caller's own messages:
+// a Kick started it), then takes the actor over.
+func TestRunHeldWaitsForRunningSet(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	entered := make(chan struct{})
+	unblock := make(chan struct{})
+	w := &where{more: func(n int) {
+		if n == -1 {
+			close(entered)
+			<-unblock
+		}
+	}}
+	a := New[int](16, w)
+	a.Send(-1)
+	wait(t, entered, "the blocking Receive")
+	a.Hold()
+	returned := make(chan bool, 1)
+	go func() { returned <- a.RunHeld(4) }()
+	waitParked(t, "(*Actor[...]).RunHeld", "chan receive")
+	select {
+	case <-returned:
+		t.Fatal("RunHeld returned while the set was being delivered")
+	default:
+	}
+	close(unblock)
+	select {
+	case ran := <-returned:
+		if !ran {
+			t.Error("RunHeld = false after taking the actor over")
+		}
+	case <-time.After(timeout):
+		t.Fatal("RunHeld did not return after the set ended")
+	}
+	waitIdle(t, before)
 }
 
 // waitParked waits until a goroutine whose stack holds fn is parked in

@@ -382,34 +382,30 @@ func TestOutboxConcurrentDeliver(t *testing.T) {
 	waitIdle(t, before)
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.pending != 0 || o.waiting != nil {
-		t.Errorf("idle outbox: pending %d, waiting %v; want 0 and no map", o.pending, o.waiting)
+	if o.pending.Load() != 0 || o.waiting != nil {
+		t.Errorf("idle outbox: pending %d, waiting %v; want 0 and no map", o.pending.Load(), o.waiting)
 	}
 }
 
 // TestOutboxClosedChannel checks that a caller who closed its reply channel
 // makes Deliver panic (in the actor, which contains it) without leaving the
 // outbox locked for the replies to everyone else.
+// A channel closed by mistake loses its replies, counted, and nothing
+// panics. (The backlog's goroutine, blocked on a channel that is then
+// closed, is in norace_test.go: the race detector reports a close that
+// races with a send, which is the caller's mistake made loud.)
 func TestOutboxClosedChannel(t *testing.T) {
 	var o Outbox[int]
 	closed := make(chan int, 1)
 	close(closed)
-	func() {
-		defer func() {
-			if recover() == nil {
-				t.Error("Deliver to a closed channel did not panic")
-			}
-		}()
-		o.Deliver(closed, 1)
-	}()
+	o.Deliver(closed, 1)
+	if d := o.Dropped(); d != 1 {
+		t.Errorf("Dropped = %d after a Deliver to a closed channel, want 1", d)
+	}
+
 	ok := make(chan int, 1)
-	delivered := make(chan struct{})
-	go func() {
-		defer close(delivered)
-		o.Deliver(ok, 2)
-	}()
-	wait(t, delivered, "Deliver after a panic in Deliver")
-	if got := <-ok; got != 2 {
-		t.Errorf("got %d, want 2", got)
+	o.Deliver(ok, 4)
+	if got := <-ok; got != 4 {
+		t.Errorf("got %d, want 4", got)
 	}
 }

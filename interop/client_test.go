@@ -35,7 +35,7 @@ func dialSession(t *testing.T, url string, opts *session.Options) *session.Sessi
 func closeSession(t *testing.T, s *session.Session, ps *peerServer, code codec.CloseCode, reason string) {
 	t.Helper()
 	reply := make(chan session.Completion, 1)
-	id := s.Close(session.CloseReason{Code: code, Reason: reason}, reply)
+	id, _ := s.Close(session.CloseReason{Code: code, Reason: reason}, reply)
 	if comp := awaitCompletion(t, reply, session.KindClose, id); comp.Err != nil {
 		t.Errorf("Close completion: %v, want nil", comp.Err)
 	}
@@ -59,7 +59,7 @@ func TestClientEcho(t *testing.T) {
 				s := dialSession(t, ps.URL, nil)
 				want := payload(tc.typ, tc.size, tc.size+1)
 				reply := make(chan session.Completion, 1)
-				id := s.Write(tc.typ, want, reply)
+				id, _ := s.Write(tc.typ, want, reply)
 				comp := awaitCompletion(t, reply, session.KindWrite, id)
 				if comp.Err != nil || comp.N != tc.size {
 					t.Fatalf("Write completion: N=%d err=%v, want N=%d, nil", comp.N, comp.Err, tc.size)
@@ -95,7 +95,7 @@ func TestClientPing(t *testing.T) {
 				},
 			})
 			reply := make(chan session.Completion, 1)
-			id := s.Ping([]byte(ping), reply)
+			id, _ := s.Ping([]byte(ping), reply)
 			if comp := awaitCompletion(t, reply, session.KindPing, id); comp.Err != nil {
 				t.Fatalf("Ping completion: %v", comp.Err)
 			}
@@ -220,9 +220,9 @@ func TestClientWritesBeforeClose(t *testing.T) {
 			reply := make(chan session.Completion, n+1)
 			ids := make([]uint64, n)
 			for i := range ids {
-				ids[i] = s.WriteBinary(payload(session.Binary, 1000, i), reply)
+				ids[i], _ = s.WriteBinary(payload(session.Binary, 1000, i), reply)
 			}
-			closeID := s.Close(session.CloseReason{Code: 1000, Reason: "done"}, reply)
+			closeID, _ := s.Close(session.CloseReason{Code: 1000, Reason: "done"}, reply)
 			for _, id := range ids {
 				if comp := awaitCompletion(t, reply, session.KindWrite, id); comp.Err != nil || comp.N != 1000 {
 					t.Errorf("write #%d: N=%d err=%v, want 1000, nil", id, comp.N, comp.Err)
@@ -282,7 +282,7 @@ func TestClientCloseWithoutReading(t *testing.T) {
 			ps.pinged(t)
 			awaitFull(t, s.Messages())
 
-			id := s.Close(session.CloseReason{Code: 1000, Reason: "done"}, reply)
+			id, _ := s.Close(session.CloseReason{Code: 1000, Reason: "done"}, reply)
 			if comp := awaitCompletion(t, reply, session.KindClose, id); comp.Err != nil {
 				t.Errorf("Close completion: %v, want nil: the server answered the close at once, but the session's reader, blocked on the full Messages channel, never read the answer", comp.Err)
 			}

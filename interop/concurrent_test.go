@@ -128,7 +128,7 @@ func writeAll(s *session.Session, w, n, window int, sizes []int) error {
 			}
 		}
 		typ, p := concurrentMessage(w, seq, sizes)
-		ids = append(ids, int(s.Write(typ, p, reply)))
+		ids = append(ids, int(idOf(s.Write(typ, p, reply))))
 		lens = append(lens, len(p))
 	}
 	for next < len(ids) {

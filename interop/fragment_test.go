@@ -289,7 +289,7 @@ func TestFragmentedToClient(t *testing.T) {
 			default:
 				t.Errorf("the ping sent between two frames of the echo was not seen before the echo")
 			}
-			id := s.Close(session.CloseReason{Code: 1000}, reply)
+			id, _ := s.Close(session.CloseReason{Code: 1000}, reply)
 			if comp := awaitCompletion(t, reply, session.KindClose, id); comp.Err != nil {
 				t.Errorf("Close completion: %v", comp.Err)
 			}

@@ -111,7 +111,7 @@ func startWsactorServerWith(t *testing.T, o session.Options) *wsactorServer {
 	opts := &o
 	opts.HandshakeTimeout = 5 * time.Second
 	opts.OnMessage = func(s *session.Session, m session.Message) {
-		s.WriteMessage(m, nil)
+		s.WriteMessage(&m, nil)
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, err := session.Accept(w, r, opts)
@@ -235,3 +235,6 @@ func testContext(t *testing.T) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// idOf is the id of a command call, whatever its error.
+func idOf(id uint64, _ error) uint64 { return id }

@@ -168,7 +168,7 @@ func TestServerServerInitiatedClose(t *testing.T) {
 				c := dialPeer(t, lib, srv.URL)
 				s := srv.next(t)
 				reply := make(chan session.Completion, 1)
-				id := s.Close(session.CloseReason{Code: tc.code, Reason: tc.reason}, reply)
+				id, _ := s.Close(session.CloseReason{Code: tc.code, Reason: tc.reason}, reply)
 				code, reason, err := c.awaitClose(testContext(t))
 				if err != nil {
 					t.Fatalf("client: %v", err)

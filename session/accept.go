@@ -37,7 +37,7 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *Options) (*Session, er
 			w.Header().Set("Sec-WebSocket-Version", "13")
 		}
 		http.Error(w, err.Error(), status)
-		return nil, fmt.Errorf("%w: %v", ErrHandshake, err)
+		return nil, fmt.Errorf("%w: %w", ErrHandshake, err)
 	}
 	u := ws.HTTPUpgrader{
 		Timeout: opts.handshakeTimeout(),
@@ -55,7 +55,7 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *Options) (*Session, er
 		if conn != nil {
 			conn.Close()
 		}
-		return nil, fmt.Errorf("%w: %v", ErrHandshake, err)
+		return nil, fmt.Errorf("%w: %w", ErrHandshake, err)
 	}
 	var initial []byte
 	if rw != nil && rw.Reader.Buffered() > 0 {
@@ -111,7 +111,7 @@ func AcceptConn(conn net.Conn, opts *Options) (*Session, error) {
 	if err != nil {
 		hr.release()
 		conn.Close()
-		return nil, fmt.Errorf("%w: %v", ErrHandshake, err)
+		return nil, fmt.Errorf("%w: %w", ErrHandshake, err)
 	}
 	conn.SetDeadline(time.Time{})
 	s := newSession(conn, codec.Server, opts, hs.Protocol, accepted(ext), hr.rest())

@@ -327,7 +327,7 @@ func TestAcceptConnKeepsPipelinedFrames(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opts := testOptions()
-			opts.OnMessage = func(s *Session, m Message) { s.WriteMessage(m, nil) }
+			opts.OnMessage = func(s *Session, m Message) { s.WriteMessage(&m, nil) }
 			ln := listen(t, rawConfig{})
 			accepted := acceptOne(ln, opts)
 			conn, err := net.DialTimeout("tcp", ln.Addr().String(), testTimeout)

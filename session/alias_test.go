@@ -35,18 +35,18 @@ func TestHandlerMessagesAliasTheRead(t *testing.T) {
 		}
 	}()
 	for i, m := range ms {
-		if m.rb == nil {
+		if m.buf == nil {
 			t.Fatalf("message %d (%q) was copied; want it to alias the read", i, m.Payload)
 		}
 		if cap(m.Payload) != len(m.Payload) {
 			t.Errorf("message %d: cap %d, want its length %d", i, cap(m.Payload), len(m.Payload))
 		}
 	}
-	if ms[0].rb != ms[1].rb || ms[1].rb != ms[2].rb {
+	if ms[0].buf != ms[1].buf || ms[1].buf != ms[2].buf {
 		t.Skip("the frames came in more than one read; nothing to compare")
 	}
-	if ms[0].rb.refs.Load() != 3 {
-		t.Errorf("read buffer references = %d, want 3 (one per message, the reader's gone)", ms[0].rb.refs.Load())
+	if uint32(ms[0].buf.state.Load()) != 3 {
+		t.Errorf("read buffer references = %d, want 3 (one per message, the reader's gone)", uint32(ms[0].buf.state.Load()))
 	}
 }
 
@@ -96,7 +96,7 @@ func TestAliasedMessagesOutliveTheirRead(t *testing.T) {
 	// released by the session.
 	go func() {
 		for _, m := range ms {
-			s.WriteMessage(m, nil)
+			s.WriteMessage(&m, nil)
 		}
 	}()
 	for k := range ms {

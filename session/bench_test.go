@@ -103,7 +103,7 @@ func BenchmarkWrite(b *testing.B) {
 func BenchmarkEcho(b *testing.B) {
 	for _, size := range []int{64, 1024, 64 << 10} {
 		b.Run(sizeName(size), func(b *testing.B) {
-			addr, _ := benchServer(b, &Options{IdleTimeout: -1, OnMessage: func(s *Session, m Message) { s.WriteMessage(m, nil) }})
+			addr, _ := benchServer(b, &Options{IdleTimeout: -1, OnMessage: func(s *Session, m Message) { s.WriteMessage(&m, nil) }})
 			c, err := Dial(context.Background(), "ws://"+addr+"/", &Options{InboundSize: 64})
 			if err != nil {
 				b.Fatal(err)
@@ -189,7 +189,7 @@ func measureIdle(b *testing.B, n int) (heapPer, rssPer float64) {
 	// The lean way a server reads (the echo daemon's): a handler, no channel.
 	addr, sessions := benchServer(b, &Options{
 		ParkAfter: 200 * time.Millisecond,
-		OnMessage: func(s *Session, m Message) { s.WriteMessage(m, nil) },
+		OnMessage: func(s *Session, m Message) { s.WriteMessage(&m, nil) },
 	})
 	heap0, rss0 := memNow()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestIdleClientProcess$")

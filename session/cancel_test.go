@@ -28,9 +28,9 @@ func TestCancelTotal(t *testing.T) {
 	bigID, big := blockWriter(t, s, p, reply)
 	ids := make([]uint64, queued)
 	for i := range ids {
-		ids[i] = s.WriteText(fmt.Appendf(nil, "queued %d", i), reply)
+		ids[i], _ = s.WriteText(fmt.Appendf(nil, "queued %d", i), reply)
 	}
-	cancelID := s.Cancel(Total, reply)
+	cancelID, _ := s.Cancel(Total, reply)
 	// The actor is inside the big write: Cancel cannot overtake it.
 	noCompletion(t, reply, "while the big write is in flight")
 
@@ -52,12 +52,12 @@ func TestCancelTotal(t *testing.T) {
 
 	// The session still works, and the next frame on the wire is the next
 	// write: none of the canceled ones went out.
-	afterID := s.WriteText([]byte("after cancel"), reply)
+	afterID, _ := s.WriteText([]byte("after cancel"), reply)
 	check(t, await(t, reply), KindWrite, afterID, nil)
 	if f := p.mustRead(t); f.op != ws.OpText || string(f.payload) != "after cancel" {
 		t.Fatalf("after Cancel(Total): %v, want text \"after cancel\"", f)
 	}
-	closeID := s.Close(CloseReason{Code: codec.CloseNormalClosure}, reply)
+	closeID, _ := s.Close(CloseReason{Code: codec.CloseNormalClosure}, reply)
 	if f := p.mustRead(t); f.op != ws.OpClose {
 		t.Fatalf("got %v, want the close frame", f)
 	}
@@ -73,9 +73,9 @@ func TestCancelTotalWithdrawsClose(t *testing.T) {
 	s, p := openRaw(t, codec.Server, testOptions(), smallBuffer)
 	reply := make(chan Completion, 4)
 	bigID, big := blockWriter(t, s, p, reply)
-	writeID := s.WriteText([]byte("queued"), reply)
-	closeID := s.Close(CloseReason{Code: codec.CloseNormalClosure}, reply)
-	cancelID := s.Cancel(Total, reply)
+	writeID, _ := s.WriteText([]byte("queued"), reply)
+	closeID, _ := s.Close(CloseReason{Code: codec.CloseNormalClosure}, reply)
+	cancelID, _ := s.Cancel(Total, reply)
 	finishBigWrite(t, p, big)
 	check(t, await(t, reply), KindWrite, bigID, nil)
 	got := map[uint64]Completion{}
@@ -86,7 +86,7 @@ func TestCancelTotalWithdrawsClose(t *testing.T) {
 	check(t, got[writeID], KindWrite, writeID, ErrCanceled)
 	check(t, got[closeID], KindClose, closeID, ErrCanceled)
 	check(t, got[cancelID], KindCancel, cancelID, nil)
-	afterID := s.WriteText([]byte("open again"), reply)
+	afterID, _ := s.WriteText([]byte("open again"), reply)
 	check(t, await(t, reply), KindWrite, afterID, nil)
 	if f := p.mustRead(t); string(f.payload) != "open again" {
 		t.Fatalf("got %v, want the write after Cancel", f)
@@ -101,12 +101,12 @@ func TestCancelTerminal(t *testing.T) {
 	reply := make(chan Completion, 16)
 	bigID, _ := blockWriter(t, s, p, reply)
 	writeIDs := []uint64{
-		s.WriteText([]byte("queued 1"), reply),
-		s.WriteBinary([]byte("queued 2"), reply),
+		idOf(s.WriteText([]byte("queued 1"), reply)),
+		idOf(s.WriteBinary([]byte("queued 2"), reply)),
 	}
-	pingID := s.Ping([]byte("queued ping"), reply)
-	closeID := s.Close(CloseReason{Code: codec.CloseNormalClosure}, reply)
-	cancelID := s.Cancel(Terminal, reply)
+	pingID, _ := s.Ping([]byte("queued ping"), reply)
+	closeID, _ := s.Close(CloseReason{Code: codec.CloseNormalClosure}, reply)
+	cancelID, _ := s.Cancel(Terminal, reply)
 
 	// Nothing waits for the peer to read: the in-flight write is
 	// interrupted.
@@ -144,19 +144,19 @@ func TestCancelTerminal(t *testing.T) {
 	}{
 		{
 			kind: KindWrite,
-			do:   func() uint64 { return s.WriteText([]byte("late"), reply) },
+			do:   func() uint64 { return idOf(s.WriteText([]byte("late"), reply)) },
 		},
 		{
 			kind: KindPing,
-			do:   func() uint64 { return s.Ping(nil, reply) },
+			do:   func() uint64 { return idOf(s.Ping(nil, reply)) },
 		},
 		{
 			kind: KindClose,
-			do:   func() uint64 { return s.Close(CloseReason{}, reply) },
+			do:   func() uint64 { return idOf(s.Close(CloseReason{}, reply)) },
 		},
 		{
 			kind: KindCancel,
-			do:   func() uint64 { return s.Cancel(Total, reply) },
+			do:   func() uint64 { return idOf(s.Cancel(Total, reply)) },
 		},
 	}
 	for _, call := range later {
@@ -173,7 +173,7 @@ func TestCancelTerminalIdle(t *testing.T) {
 			for range 20 {
 				s, p := openRaw(t, r.role, testOptions(), rawConfig{})
 				reply := make(chan Completion, 1)
-				id := s.Cancel(Terminal, reply)
+				id, _ := s.Cancel(Terminal, reply)
 				check(t, await(t, reply), KindCancel, id, nil)
 				if err := awaitDone(t, s); !errors.Is(err, ErrCanceled) {
 					t.Fatalf("Err() = %v, want ErrCanceled", err)
@@ -186,8 +186,10 @@ func TestCancelTerminalIdle(t *testing.T) {
 	}
 }
 
-// The mailbox is full: the command is refused with an ErrMailboxFull
-// completion, and sends nothing.
+// The mailbox is full: the command is refused at the call with
+// ErrMailboxFull, its completion says the same, and nothing is sent. A
+// write in flight holds its place until it completes. Close is never
+// refused for a full mailbox.
 func TestMailboxFull(t *testing.T) {
 	const mailbox = 4
 	opts := testOptions()
@@ -196,17 +198,43 @@ func TestMailboxFull(t *testing.T) {
 	reply := make(chan Completion, mailbox+4)
 	bigID, big := blockWriter(t, s, p, reply)
 	var ids []uint64
-	for i := range mailbox {
-		ids = append(ids, s.WriteText(fmt.Appendf(nil, "queued %d", i), reply))
+	for i := range mailbox - 1 {
+		id, err := s.WriteText(fmt.Appendf(nil, "queued %d", i), reply)
+		if err != nil {
+			t.Fatalf("write %d refused: %v", i, err)
+		}
+		ids = append(ids, id)
 	}
-	fullIDs := map[uint64]Kind{
-		s.WriteText([]byte("refused"), reply):   KindWrite,
-		s.Ping([]byte("refused"), reply):        KindPing,
-		s.Close(CloseReason{Code: 1000}, reply): KindClose,
+	fullIDs := map[uint64]Kind{}
+	for _, call := range []struct {
+		name string
+		kind Kind
+		do   func() (uint64, error)
+	}{
+		{
+			name: "write",
+			kind: KindWrite,
+			do:   func() (uint64, error) { return s.WriteText([]byte("refused"), reply) },
+		},
+		{
+			name: "ping",
+			kind: KindPing,
+			do:   func() (uint64, error) { return s.Ping([]byte("refused"), reply) },
+		},
+	} {
+		id, err := call.do()
+		if !errors.Is(err, ErrMailboxFull) {
+			t.Errorf("%s with a full mailbox returned %v, want ErrMailboxFull", call.name, err)
+		}
+		fullIDs[id] = call.kind
+	}
+	closeID, err := s.Close(CloseReason{Code: 1000}, reply)
+	if err != nil {
+		t.Fatalf("Close with a full mailbox returned %v, want it taken", err)
 	}
 	finishBigWrite(t, p, big)
 	got := map[uint64]Completion{}
-	for range 1 + mailbox + len(fullIDs) {
+	for range 1 + len(ids) + len(fullIDs) {
 		c := await(t, reply)
 		got[c.ID] = c
 	}
@@ -217,16 +245,16 @@ func TestMailboxFull(t *testing.T) {
 	for id, kind := range fullIDs {
 		check(t, got[id], kind, id, ErrMailboxFull)
 	}
-	for i := range mailbox {
+	for i := range mailbox - 1 {
 		if f := p.mustRead(t); string(f.payload) != fmt.Sprintf("queued %d", i) {
 			t.Fatalf("frame %d: %v", i, f)
 		}
 	}
-	afterID := s.WriteText([]byte("after"), reply)
-	check(t, await(t, reply), KindWrite, afterID, nil)
-	if f := p.mustRead(t); string(f.payload) != "after" {
-		t.Fatalf("got %v, want the write after the refused ones", f)
+	if f := p.mustRead(t); f.op != ws.OpClose {
+		t.Fatalf("got %v, want the close frame after the queued writes", f)
 	}
+	p.mustWrite(t, closeFrame(codec.CloseNormalClosure, ""))
+	check(t, await(t, reply), KindClose, closeID, nil)
 }
 
 // WriteContext whose context is done before the write began: the write is
@@ -236,7 +264,7 @@ func TestWriteContextCanceled(t *testing.T) {
 	s, p := openRaw(t, codec.Server, testOptions(), smallBuffer)
 	reply := make(chan Completion, 2)
 	bigID, big := blockWriter(t, s, p, reply)
-	behindID := s.WriteText([]byte("behind"), reply)
+	behindID, _ := s.WriteText([]byte("behind"), reply)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	errc := make(chan error, 1)
@@ -315,7 +343,7 @@ func TestWriteContextDoneAfterWriteBegan(t *testing.T) {
 	}
 	reply := make(chan Completion, 1)
 	for range 2 { // the second round trip orders this test after all the first one sent
-		id := s.Ping(nil, reply)
+		id, _ := s.Ping(nil, reply)
 		check(t, await(t, reply), KindPing, id, nil)
 		if f := p.mustRead(t); f.op != ws.OpPing {
 			t.Fatalf("got %v, want the ping", f)
@@ -333,11 +361,11 @@ func TestWriteContextDoneAfterWriteBegan(t *testing.T) {
 func TestCancelTotalAfterCloseFrameSent(t *testing.T) {
 	s, p := openRaw(t, codec.Server, testOptions(), rawConfig{})
 	reply := make(chan Completion, 2)
-	closeID := s.Close(CloseReason{Code: codec.CloseNormalClosure}, reply)
+	closeID, _ := s.Close(CloseReason{Code: codec.CloseNormalClosure}, reply)
 	if f := p.mustRead(t); f.op != ws.OpClose {
 		t.Fatalf("got %v, want the close frame", f)
 	}
-	cancelID := s.Cancel(Total, reply)
+	cancelID, _ := s.Cancel(Total, reply)
 	check(t, await(t, reply), KindCancel, cancelID, nil)
 	noCompletion(t, reply, "after Cancel(Total), before the peer's close frame")
 	if err := p.finishClose(codec.CloseNormalClosure); err != nil {

@@ -35,9 +35,9 @@ func TestCloseThenWriteAndPing(t *testing.T) {
 		t.Run(r.name, func(t *testing.T) {
 			s, p := openRaw(t, r.role, testOptions(), rawConfig{})
 			reply := make(chan Completion, 3)
-			closeID := s.Close(CloseReason{Code: codec.CloseNormalClosure, Reason: "bye"}, reply)
-			writeID := s.WriteText([]byte("after close"), reply)
-			pingID := s.Ping([]byte("after close"), reply)
+			closeID, _ := s.Close(CloseReason{Code: codec.CloseNormalClosure, Reason: "bye"}, reply)
+			writeID, _ := s.WriteText([]byte("after close"), reply)
+			pingID, _ := s.Ping([]byte("after close"), reply)
 			check(t, await(t, reply), KindWrite, writeID, ErrClosing)
 			check(t, await(t, reply), KindPing, pingID, ErrClosing)
 
@@ -46,7 +46,7 @@ func TestCloseThenWriteAndPing(t *testing.T) {
 				t.Fatalf("first frame %v, want close 1000 \"bye\"", f)
 			}
 			// A second Close is refused too, and sends nothing.
-			closeAgain := s.Close(CloseReason{}, reply)
+			closeAgain, _ := s.Close(CloseReason{}, reply)
 			check(t, await(t, reply), KindClose, closeAgain, ErrClosing)
 			if err := p.finishClose(codec.CloseNormalClosure); err != nil {
 				t.Fatal(err)
@@ -72,9 +72,9 @@ func TestWritesBeforeCloseArriveFirst(t *testing.T) {
 			reply := make(chan Completion, writes+1)
 			ids := make([]uint64, writes)
 			for i := range ids {
-				ids[i] = s.WriteText(fmt.Appendf(nil, "message %d", i), reply)
+				ids[i], _ = s.WriteText(fmt.Appendf(nil, "message %d", i), reply)
 			}
-			closeID := s.Close(CloseReason{Code: codec.CloseNormalClosure}, reply)
+			closeID, _ := s.Close(CloseReason{Code: codec.CloseNormalClosure}, reply)
 			for i := range writes {
 				f := p.mustRead(t)
 				if want := fmt.Sprintf("message %d", i); f.op != ws.OpText || !f.fin || string(f.payload) != want {
@@ -107,7 +107,7 @@ func TestCloseWaitsForPeer(t *testing.T) {
 		t.Run(r.name, func(t *testing.T) {
 			s, p := openRaw(t, r.role, testOptions(), rawConfig{})
 			reply := make(chan Completion, 1)
-			closeID := s.Close(CloseReason{Code: codec.CloseGoingAway, Reason: "later"}, reply)
+			closeID, _ := s.Close(CloseReason{Code: codec.CloseGoingAway, Reason: "later"}, reply)
 			if f := p.mustRead(t); f.op != ws.OpClose || f.closeCode() != codec.CloseGoingAway {
 				t.Fatalf("got %v, want close 1001", f)
 			}
@@ -152,7 +152,7 @@ func TestCloseTimeout(t *testing.T) {
 			s, p := openRaw(t, r.role, opts, rawConfig{})
 			reply := make(chan Completion, 1)
 			start := time.Now()
-			closeID := s.Close(CloseReason{Code: codec.CloseNormalClosure}, reply)
+			closeID, _ := s.Close(CloseReason{Code: codec.CloseNormalClosure}, reply)
 			if f := p.mustRead(t); f.op != ws.OpClose {
 				t.Fatalf("got %v, want the close frame", f)
 			}
@@ -266,7 +266,7 @@ func TestPeerInitiatedClose(t *testing.T) {
 			}
 			// Commands after the end complete at once with an error.
 			reply := make(chan Completion, 1)
-			id := s.WriteText([]byte("late"), reply)
+			id, _ := s.WriteText([]byte("late"), reply)
 			check(t, await(t, reply), KindWrite, id, ErrClosed)
 		})
 	}
@@ -278,7 +278,7 @@ func TestDataAfterCloseDropped(t *testing.T) {
 		t.Run(r.name, func(t *testing.T) {
 			s, p := openRaw(t, r.role, testOptions(), rawConfig{})
 			reply := make(chan Completion, 1)
-			closeID := s.Close(CloseReason{Code: codec.CloseNormalClosure}, reply)
+			closeID, _ := s.Close(CloseReason{Code: codec.CloseNormalClosure}, reply)
 			if f := p.mustRead(t); f.op != ws.OpClose {
 				t.Fatalf("got %v, want the close frame", f)
 			}
@@ -388,14 +388,14 @@ func TestCloseBadReason(t *testing.T) {
 	s, p := openRaw(t, codec.Server, testOptions(), rawConfig{})
 	reply := make(chan Completion, 1)
 	for _, tc := range tests {
-		id := s.Close(tc.reason, reply)
+		id, _ := s.Close(tc.reason, reply)
 		c := await(t, reply)
 		if c.ID != id || !errors.Is(c.Err, tc.want) {
 			t.Errorf("%s: Close completed with %v, want %v", tc.name, c.Err, tc.want)
 		}
 	}
 	// Nothing was sent: the next frame is this write.
-	id := s.WriteText([]byte("still open"), reply)
+	id, _ := s.WriteText([]byte("still open"), reply)
 	check(t, await(t, reply), KindWrite, id, nil)
 	if f := p.mustRead(t); string(f.payload) != "still open" {
 		t.Fatalf("got %v, want the write", f)
@@ -419,7 +419,7 @@ func TestCloseWhileMessagesFull(t *testing.T) {
 			// Messages is full, and the reader waits to deliver the next one.
 			waitBlocked(t, "(*reader).endFrame", "select")
 			reply := make(chan Completion, 1)
-			closeID := s.Close(CloseReason{Code: codec.CloseNormalClosure}, reply)
+			closeID, _ := s.Close(CloseReason{Code: codec.CloseNormalClosure}, reply)
 			if f := p.mustRead(t); f.op != ws.OpClose {
 				t.Fatalf("got %v, want the close frame", f)
 			}
@@ -502,7 +502,7 @@ func TestOnCloseCalledOnceAfterDone(t *testing.T) {
 // and is still reading until our close comes.
 func TestAnswerBeforePeerCloseIsSent(t *testing.T) {
 	opts := testOptions()
-	opts.OnMessage = func(s *Session, m Message) { s.WriteMessage(m, nil) }
+	opts.OnMessage = func(s *Session, m Message) { s.WriteMessage(&m, nil) }
 	for i := 0; i < 20; i++ {
 		s, p := openRaw(t, codec.Server, opts, rawConfig{})
 		both := append(encodeFrame(textFrame("last words"), true), encodeFrame(closeFrame(4100, "done"), true)...)

@@ -1,13 +1,9 @@
 package session
 
 import (
-	"sync"
-	"sync/atomic"
-
 	"github.com/gobwas/ws"
 	"github.com/wsactor/wsactor/actor"
 	"github.com/wsactor/wsactor/codec"
-	"github.com/wsactor/wsactor/internal/bufpool"
 )
 
 // MessageType is the type of a data message.
@@ -27,63 +23,6 @@ func (t MessageType) String() string {
 		return "binary"
 	}
 	return "invalid message type"
-}
-
-// Message is one whole inbound data message. Its payload lives in a pooled
-// buffer: it is valid until Release, which gives the buffer back.
-//
-// With Options.OnMessage, a message that arrived whole in one read is not
-// copied: its payload is the read's own buffer, shared with the other
-// messages of that read, and the buffer goes back to the pool once all of
-// them are released. Such a payload's capacity is its length. A handler
-// that keeps a small message for long should copy it and release it, so
-// that it does not hold the whole read buffer.
-type Message struct {
-	Type    MessageType
-	Payload []byte
-
-	rb *readBuf // the read buffer that Payload aliases, or nil
-}
-
-// Release returns the payload's buffer to the pool. The payload must not be
-// used afterwards. Release of an empty Message does nothing.
-func (m *Message) Release() {
-	switch {
-	case m.rb != nil:
-		m.rb.release()
-		m.rb = nil
-	case cap(m.Payload) > 0:
-		bufpool.Put(m.Payload[:0])
-	}
-	m.Payload = nil
-}
-
-// readBuf is a read's pooled buffer, counted so that the messages that
-// alias it can outlive the read.
-type readBuf struct {
-	b    []byte
-	refs atomic.Int32
-}
-
-var readBufs = sync.Pool{New: func() any { return new(readBuf) }}
-
-// newReadBuf wraps b, with one reference: the reader's.
-func newReadBuf(b []byte) *readBuf {
-	rb := readBufs.Get().(*readBuf)
-	rb.b = b
-	rb.refs.Store(1)
-	return rb
-}
-
-func (rb *readBuf) retain() { rb.refs.Add(1) }
-
-// release drops a reference; the last one gives the buffer back.
-func (rb *readBuf) release() {
-	if rb.refs.Add(-1) == 0 {
-		bufpool.Put(rb.b)
-		rb.b = nil
-		readBufs.Put(rb)
-	}
 }
 
 // Kind says which command a Completion answers.
@@ -173,7 +112,6 @@ const (
 	cmdCancel
 	cmdCancelID // a context given to WriteContext was done
 	cmdForgetID // WriteContext has its completion: drop its id from the canceled ones
-	cmdRejected // the mailbox was full
 	cmdPong     // the reader got a ping
 	cmdPeerClose
 	cmdProtocolError
@@ -188,22 +126,38 @@ const (
 
 // cmd is a mailbox message, held by value.
 type cmd struct {
-	kind    cmdKind
-	user    Kind // the Kind of a user command (for a rejected one too)
-	op      ws.OpCode
-	cancel  CancelKind
-	release bool // the payload is a pooled buffer the session gives back
-	fin     bool // cmdFrame: the message's last frame
-	rsv1    bool // cmdFrame: the first frame of a compressed message
-	code    codec.CloseCode
-	rb      *readBuf // with release: the read buffer the payload aliases
-	stream  uint64   // cmdFrame, cmdCutStream: the MessageWriter's message
-	id      uint64
-	p       []byte
-	pf      *codec.Prepared
-	reason  string
-	err     error
-	reply   chan<- Completion
+	kind     cmdKind
+	user     Kind // the Kind of a user command (for a rejected one too)
+	op       ws.OpCode
+	cancel   CancelKind
+	release  bool // the payload is a pooled buffer the session gives back
+	admitted bool // counted by admit: unadmit when answered
+	fin      bool // cmdFrame: the message's last frame
+	rsv1     bool // cmdFrame: the first frame of a compressed message
+	code     codec.CloseCode
+	rb       *msgBuf // with release: the message buffer the payload lies in
+	gen      uint32  // rb's generation
+	stream   uint64  // cmdFrame, cmdCutStream: the MessageWriter's message
+	id       uint64
+	p        []byte
+	pf       *codec.Prepared
+	reason   string
+	err      error
+	reply    chan<- Completion
 }
 
 func newReply(ch chan<- Completion) actor.Reply[Completion] { return actor.NewReply(ch) }
+
+// cost is the number of payload bytes c holds for the wire, as admit
+// counts them.
+func (c *cmd) cost() int64 {
+	if c.pf != nil {
+		return int64(len(c.pf.Payload()))
+	}
+	return int64(len(c.p))
+}
+
+// record is c as a frame of the batch, or as the record of its answer.
+func (c *cmd) record() record {
+	return record{kind: c.user, op: c.op, id: c.id, p: c.p, pf: c.pf, release: c.release, admitted: c.admitted, rb: c.rb, gen: c.gen, reply: c.reply, stream: c.stream, fin: c.fin, rsv1: c.rsv1}
+}

@@ -104,7 +104,7 @@ func TestCompletionsExactlyOnce(t *testing.T) {
 				<-allIssued
 				s.Cancel(Terminal, nil)
 				<-s.Done()
-				last := s.WriteText([]byte("after the end"), reply)
+				last, _ := s.WriteText([]byte("after the end"), reply)
 				for {
 					c, ok := receive()
 					if !ok {
@@ -167,19 +167,19 @@ func randomCommand(rng *rand.Rand, s *Session, prepared *codec.Prepared, reply c
 		if n%2 == 0 {
 			typ = Binary
 		}
-		return s.Write(typ, make([]byte, rng.IntN(2048)), reply), KindWrite
+		return idOf(s.Write(typ, make([]byte, rng.IntN(2048)), reply)), KindWrite
 	case n < 600:
-		return s.WriteMessage(Message{Type: Binary, Payload: pbytes.GetLen(rng.IntN(512))}, reply), KindWrite
+		return idOf(s.WriteMessage(&Message{Type: Binary, Payload: pbytes.GetLen(rng.IntN(512))}, reply)), KindWrite
 	case n < 700:
-		return s.WritePrepared(prepared, reply), KindWrite
+		return idOf(s.WritePrepared(prepared, reply)), KindWrite
 	case n < 900:
-		return s.Ping([]byte("ping"), reply), KindPing
+		return idOf(s.Ping([]byte("ping"), reply)), KindPing
 	case n < 975:
-		return s.Cancel(Total, reply), KindCancel
+		return idOf(s.Cancel(Total, reply)), KindCancel
 	case n < 995:
-		return s.Close(CloseReason{Code: codec.CloseNormalClosure}, reply), KindClose
+		return idOf(s.Close(CloseReason{Code: codec.CloseNormalClosure}, reply)), KindClose
 	default:
-		return s.Cancel(Terminal, reply), KindCancel
+		return idOf(s.Cancel(Terminal, reply)), KindCancel
 	}
 }
 
@@ -213,17 +213,17 @@ func TestCompletionAfterCall(t *testing.T) {
 		{
 			name: "Write",
 			kind: KindWrite,
-			do:   func(s *Session, r chan<- Completion) uint64 { return s.Write(Binary, []byte("w"), r) },
+			do:   func(s *Session, r chan<- Completion) uint64 { return idOf(s.Write(Binary, []byte("w"), r)) },
 		},
 		{
 			name: "WriteText",
 			kind: KindWrite,
-			do:   func(s *Session, r chan<- Completion) uint64 { return s.WriteText([]byte("t"), r) },
+			do:   func(s *Session, r chan<- Completion) uint64 { return idOf(s.WriteText([]byte("t"), r)) },
 		},
 		{
 			name: "WriteBinary",
 			kind: KindWrite,
-			do:   func(s *Session, r chan<- Completion) uint64 { return s.WriteBinary([]byte("b"), r) },
+			do:   func(s *Session, r chan<- Completion) uint64 { return idOf(s.WriteBinary([]byte("b"), r)) },
 		},
 		{
 			name: "WriteMessage",
@@ -231,7 +231,7 @@ func TestCompletionAfterCall(t *testing.T) {
 			do: func(s *Session, r chan<- Completion) uint64 {
 				p := pbytes.GetLen(3)
 				copy(p, "msg")
-				return s.WriteMessage(Message{Type: Text, Payload: p}, r)
+				return idOf(s.WriteMessage(&Message{Type: Text, Payload: p}, r))
 			},
 		},
 		{
@@ -240,45 +240,45 @@ func TestCompletionAfterCall(t *testing.T) {
 			do: func(s *Session, r chan<- Completion) uint64 {
 				pf := codec.Prepare(ws.OpText, []byte("prepared"))
 				defer pf.Release()
-				return s.WritePrepared(pf, r)
+				return idOf(s.WritePrepared(pf, r))
 			},
 		},
 		{
 			name: "Ping",
 			kind: KindPing,
-			do:   func(s *Session, r chan<- Completion) uint64 { return s.Ping([]byte("p"), r) },
+			do:   func(s *Session, r chan<- Completion) uint64 { return idOf(s.Ping([]byte("p"), r)) },
 		},
 		{
 			name: "Ping too long",
 			kind: KindPing,
-			do:   func(s *Session, r chan<- Completion) uint64 { return s.Ping(make([]byte, 126), r) },
+			do:   func(s *Session, r chan<- Completion) uint64 { return idOf(s.Ping(make([]byte, 126), r)) },
 		},
 		{
 			name: "Cancel total",
 			kind: KindCancel,
-			do:   func(s *Session, r chan<- Completion) uint64 { return s.Cancel(Total, r) },
+			do:   func(s *Session, r chan<- Completion) uint64 { return idOf(s.Cancel(Total, r)) },
 		},
 		{
 			name: "Close bad code",
 			kind: KindClose,
-			do:   func(s *Session, r chan<- Completion) uint64 { return s.Close(CloseReason{Code: 1005}, r) },
+			do:   func(s *Session, r chan<- Completion) uint64 { return idOf(s.Close(CloseReason{Code: 1005}, r)) },
 		},
 		{
 			name: "Close",
 			kind: KindClose,
 			do: func(s *Session, r chan<- Completion) uint64 {
-				return s.Close(CloseReason{Code: codec.CloseNormalClosure}, r)
+				return idOf(s.Close(CloseReason{Code: codec.CloseNormalClosure}, r))
 			},
 		},
 		{
 			name: "Write after Close",
 			kind: KindWrite,
-			do:   func(s *Session, r chan<- Completion) uint64 { return s.WriteText([]byte("late"), r) },
+			do:   func(s *Session, r chan<- Completion) uint64 { return idOf(s.WriteText([]byte("late"), r)) },
 		},
 		{
 			name: "Cancel terminal",
 			kind: KindCancel,
-			do:   func(s *Session, r chan<- Completion) uint64 { return s.Cancel(Terminal, r) },
+			do:   func(s *Session, r chan<- Completion) uint64 { return idOf(s.Cancel(Terminal, r)) },
 		},
 	}
 	tests := []struct {
@@ -364,17 +364,17 @@ func TestCompletionAfterCallSameGoroutine(t *testing.T) {
 		var kind Kind
 		switch i % 3 {
 		case 0:
-			id, kind = s.WriteText(fmt.Appendf(nil, "%d", i), reply), KindWrite
+			id, kind = idOf(s.WriteText(fmt.Appendf(nil, "%d", i), reply)), KindWrite
 		case 1:
-			id, kind = s.Ping(nil, reply), KindPing
+			id, kind = idOf(s.Ping(nil, reply)), KindPing
 		case 2:
-			id, kind = s.Cancel(Total, reply), KindCancel
+			id, kind = idOf(s.Cancel(Total, reply)), KindCancel
 		}
 		check(t, await(t, reply), kind, id, nil)
 	}
-	id := s.Close(CloseReason{Code: codec.CloseNormalClosure}, reply)
+	id, _ := s.Close(CloseReason{Code: codec.CloseNormalClosure}, reply)
 	check(t, await(t, reply), KindClose, id, nil)
-	id = s.Ping(nil, reply)
+	id, _ = s.Ping(nil, reply)
 	c := await(t, reply)
 	if c.ID != id || c.Err == nil {
 		t.Fatalf("ping after the end: %+v", c)

@@ -181,7 +181,7 @@ func TestCompressionOnTheWire(t *testing.T) {
 		{"incompressible", random, false},
 	} {
 		reply := make(chan Completion, 1)
-		id := s.WriteBinary(tc.p, reply)
+		id, _ := s.WriteBinary(tc.p, reply)
 		check(t, await(t, reply), KindWrite, id, nil)
 		h, err := p.readHeader()
 		if err != nil {

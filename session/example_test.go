@@ -19,7 +19,7 @@ import (
 func ExampleAccept() {
 	opts := &session.Options{
 		OnMessage: func(s *session.Session, m session.Message) {
-			s.WriteMessage(m, nil) // nil: no completion wanted
+			s.WriteMessage(&m, nil) // nil: no completion wanted
 		},
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -75,7 +75,7 @@ func ExampleDial() {
 	}
 	reply := make(chan session.Completion, 1)
 	payload := []byte("twelve bytes")
-	id := s.WriteBinary(payload, reply) // payload is the session's until the completion
+	id, _ := s.WriteBinary(payload, reply) // payload is the session's until the completion
 	c := <-reply
 	fmt.Println(c.Kind, c.ID == id, c.N, c.Err)
 
@@ -92,7 +92,7 @@ func ExampleDial() {
 	// write true 12 <nil>
 	// server says: 12 bytes
 	// close <nil>
-	// session: closed by peer with 1000 (normal closure)
+	// session: closed by this side with 1000 (normal closure): "done"
 }
 
 // A message streamed from a reader without holding it in memory: the
@@ -183,7 +183,7 @@ func ExampleCompression() {
 	opts := &session.Options{
 		Compression: &session.Compression{},
 		OnMessage: func(s *session.Session, m session.Message) {
-			s.WriteMessage(m, nil)
+			s.WriteMessage(&m, nil)
 		},
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -41,6 +41,9 @@ func testOptions() *Options {
 		HandshakeTimeout: testTimeout,
 		CloseTimeout:     testTimeout,
 		IdleTimeout:      -1,
+		// Room for writes queued behind a bigWrite held in flight; the
+		// bound itself is tested with its own options.
+		MaxPendingBytes: 4 * bigWrite,
 	}
 }
 
@@ -458,7 +461,7 @@ func dialSession(t *testing.T, url string, opts *Options) *Session {
 func echoServer(t *testing.T, opts *Options) string {
 	t.Helper()
 	o := *opts
-	o.OnMessage = func(s *Session, m Message) { s.WriteMessage(m, nil) }
+	o.OnMessage = func(s *Session, m Message) { s.WriteMessage(&m, nil) }
 	var mu sync.Mutex
 	var sessions []*Session
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -567,7 +570,7 @@ func blockWriter(t *testing.T, s *Session, p *rawPeer, reply chan<- Completion) 
 	for i := range payload {
 		payload[i] = byte(i)
 	}
-	id = s.WriteBinary(payload, reply)
+	id, _ = s.WriteBinary(payload, reply)
 	p.conn.SetReadDeadline(time.Now().Add(testTimeout))
 	h, err := p.readHeader()
 	p.conn.SetReadDeadline(time.Time{})
@@ -593,3 +596,7 @@ func finishBigWrite(t *testing.T, p *rawPeer, want []byte) {
 		t.Fatal("raw peer: big write payload differs")
 	}
 }
+
+// idOf is the id of a command call, whatever its error: for tests that
+// look at the completion.
+func idOf(id uint64, _ error) uint64 { return id }

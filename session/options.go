@@ -68,9 +68,18 @@ type Options struct {
 	// MaxMessageSize.
 	MaxFrameSize int64
 
-	// MailboxSize is how many commands may wait for the session; a command
-	// beyond it completes with ErrMailboxFull. Default 1024.
+	// MailboxSize is how many commands a session holds for its callers:
+	// accepted and not yet answered, counting the completions that wait
+	// for a reply channel its owner does not drain. A command beyond it is
+	// refused at the call with ErrMailboxFull. Cancel has a lane of the
+	// same size of its own, and one Close is always taken. Default 1024.
 	MailboxSize int
+
+	// MaxPendingBytes bounds the payload bytes of the writes a session
+	// holds for the wire (accepted, not yet written): a write beyond it is
+	// refused at the call with ErrMailboxFull. One message larger than the
+	// bound is taken when nothing else waits. Default 4 MiB.
+	MaxPendingBytes int64
 
 	// InboundSize is the capacity of the Messages channel when OnMessage is
 	// nil. Default 16.
@@ -258,4 +267,11 @@ func (o *Options) writeCoalesce() int64 {
 		return int64(o.WriteCoalesce)
 	}
 	return 256 << 10
+}
+
+func (o *Options) maxPendingBytes() int64 {
+	if o.MaxPendingBytes > 0 {
+		return o.MaxPendingBytes
+	}
+	return 4 << 20
 }

@@ -30,7 +30,7 @@ func TestParkAndWake(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			opts := &Options{ParkAfter: 30 * time.Millisecond, HandshakeTimeout: 10 * time.Second, IdleTimeout: -1}
 			if mode == "handler" {
-				opts.OnMessage = func(s *Session, m Message) { s.WriteMessage(m, nil) }
+				opts.OnMessage = func(s *Session, m Message) { s.WriteMessage(&m, nil) }
 			}
 			addr, sessions := benchServer(t, opts)
 			c, err := Dial(context.Background(), "ws://"+addr+"/", &Options{ParkAfter: -1, HandshakeTimeout: 10 * time.Second})
@@ -41,7 +41,7 @@ func TestParkAndWake(t *testing.T) {
 			if mode == "channel" {
 				go func() {
 					for m := range srv.Messages() {
-						srv.WriteMessage(m, nil)
+						srv.WriteMessage(&m, nil)
 					}
 				}()
 			}

@@ -34,9 +34,11 @@ type reader struct {
 	msg  []byte // pooled buffer of the message being gathered
 	mlen int
 
-	rb *readBuf // the read being decoded, when its messages may alias it
+	rb    *msgBuf // the read being decoded, when its messages may alias it
+	rbGen uint32
 
-	held int // messages handed to the handler since the actor last ran
+	held int   // messages handed to the handler since the actor last ran
+	g    int64 // the reader goroutine's id, while handlers run on it (goid)
 
 	// The read in progress, for the raw-socket path.
 	buf  []byte
@@ -65,6 +67,7 @@ func (s *Session) runReader(r *reader) {
 		if s.opts.OnMessage != nil {
 			s.mb.Kick() // a handler that panicked left the actor held
 		}
+		s.handlerG.Store(0)
 		if v := recover(); v != nil {
 			s.mb.SendUrgent(cmd{kind: cmdReaderPanic, err: fmt.Errorf("session: reader: %w", &actor.PanicError{Value: v})})
 		}
@@ -83,6 +86,9 @@ func (s *Session) runReader(r *reader) {
 			s.teardown()
 		}
 	}()
+	if s.opts.OnMessage != nil || s.opts.OnControl != nil {
+		r.g = goid()
+	}
 	if b := s.initial; b != nil {
 		s.initial = nil
 		if r.process(b) {
@@ -103,9 +109,9 @@ func (s *Session) runReader(r *reader) {
 			var stop bool
 			if s.opts.OnMessage != nil {
 				// The handler's messages alias the read (zero copy).
-				r.rb = newReadBuf(buf[:cap(buf)])
+				r.rb, r.rbGen = newMsgBuf(buf[:cap(buf)])
 				stop = r.process(buf)
-				r.rb.release()
+				r.rb.release(r.rbGen)
 				r.rb = nil
 			} else {
 				stop = r.process(buf)
@@ -357,7 +363,9 @@ func (r *reader) endFrame(alias []byte) (stop bool) {
 			}
 		}
 		if f := s.opts.OnControl; f != nil {
+			s.handlerG.Store(r.g)
 			f(s, ControlOp(r.h.OpCode), p)
+			s.handlerG.Store(0)
 		}
 		switch r.h.OpCode {
 		case ws.OpPing:
@@ -402,10 +410,10 @@ func (r *reader) endFrame(alias []byte) (stop bool) {
 			return r.fail(err)
 		}
 	} else if alias != nil {
-		m.Payload, m.rb = alias, r.rb
+		m.Payload, m.buf, m.gen = alias, r.rb, r.rbGen
 		r.rb.retain()
 	} else if r.mlen > 0 {
-		m.Payload = r.msg[:r.mlen]
+		m = ownedMessage(m.Type, r.msg[:r.mlen], r.msg)
 	} else if r.msg != nil {
 		bufpool.Put(r.msg)
 	}
@@ -415,7 +423,9 @@ func (r *reader) endFrame(alias []byte) (stop bool) {
 		return false
 	}
 	if f := s.opts.OnMessage; f != nil {
+		s.handlerG.Store(r.g)
 		f(s, m)
+		s.handlerG.Store(0)
 		if r.held++; r.held >= min(heldMessages, max(1, s.opts.mailboxSize()/4)) {
 			s.mb.RunHeld(inlineSets)
 			s.mb.Hold()
@@ -472,7 +482,7 @@ func (r *reader) inflate(m *Message, alias []byte) error {
 		return err
 	}
 	if len(out) > 0 {
-		m.Payload = out
+		*m = ownedMessage(m.Type, out, out[:cap(out)])
 	} else {
 		bufpool.Put(out)
 	}

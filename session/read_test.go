@@ -246,7 +246,7 @@ func TestPingPongAndOnControl(t *testing.T) {
 			p.mustWrite(t, frame{fin: true, op: ws.OpPong, payload: []byte("unsolicited")})
 			// Our own ping, and the peer's pong.
 			reply := make(chan Completion, 1)
-			pingID := s.Ping([]byte("session ping"), reply)
+			pingID, _ := s.Ping([]byte("session ping"), reply)
 			check(t, await(t, reply), KindPing, pingID, nil)
 			if f := p.mustRead(t); f.op != ws.OpPing || string(f.payload) != "session ping" {
 				t.Fatalf("got %v, want the session's ping", f)

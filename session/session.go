@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -34,6 +35,14 @@ type Session struct {
 	mb     *actor.Actor[cmd]
 	out    actor.Outbox[Completion]
 	nextID atomic.Uint64
+
+	// What the session holds for its callers (admit): commands accepted
+	// and not yet answered, their payload bytes, and Cancels on their way.
+	outstanding  atomic.Int64
+	pendingBytes atomic.Int64
+	cancels      atomic.Int32
+	closeQueued  atomic.Bool  // a Close is on its way to the actor
+	handlerG     atomic.Int64 // the reader's goroutine while it runs a handler; 0 otherwise
 
 	value atomic.Pointer[any] // SetValue's
 
@@ -69,13 +78,12 @@ type Session struct {
 	scratch    *scratch
 	closeReply actor.Reply[Completion]
 	closeID    uint64
-	peerClose  error    // the peer's *CloseError once its close frame came
-	canceled   []uint64 // ids whose WriteContext gave up before they began
-	stream     uint64   // the MessageWriter's message under way (stream.go); 0 when none is
-	held       *[]cmd   // data writes waiting for that message to end; nil when none wait
+	peerClose  error       // the peer's *CloseError once its close frame came
+	ourClose   *CloseError // what our Close sent, while its handshake goes on
+	canceled   []uint64    // ids whose WriteContext gave up before they began
+	stream     uint64      // the MessageWriter's message under way (stream.go); 0 when none is
+	held       *[]cmd      // data writes waiting for that message to end; nil when none wait
 	state      state
-	closeQueue bool // our close frame waits in the current batch
-	pinging    bool // a keep-alive ping is unanswered
 	linger     bool // a failure on the read side: tear down (closeConn)
 	// streamWritten: a frame of the message under way is on the wire; cut:
 	// a message was cut short on the wire, so the close must go.
@@ -106,7 +114,7 @@ func newSession(conn net.Conn, role codec.Role, opts *Options, protocol string, 
 			s.raw, _ = sc.SyscallConn()
 		}
 	}
-	s.mb = actor.New[cmd](opts.mailboxSize(), (*behavior)(s))
+	s.mb = actor.New[cmd](opts.mailboxSize()+1, (*behavior)(s)) // +1: a Close
 	if opts.OnMessage == nil {
 		s.inbound = make(chan Message, opts.inboundSize())
 		s.closing = make(chan struct{})
@@ -172,9 +180,12 @@ func (s *Session) RemoteAddr() net.Addr { return s.conn.RemoteAddr() }
 // Err says why.
 func (s *Session) Done() <-chan struct{} { return s.mb.Done() }
 
-// Err returns why the session ended, or nil while it lives. After a clean
-// close handshake it is a *CloseError (errors.Is(err, ErrClosed)) with the
-// peer's code and reason.
+// Err returns why the session ended, or nil while it lives. It always
+// matches ErrClosed. After a closing handshake it is a *CloseError that
+// says who started it, with the code and reason of the close frame that
+// started it; otherwise its cause is wrapped: ErrCanceled after
+// Cancel(Terminal), ErrCloseTimeout, ErrWriteTimeout, or the error that
+// lost the connection (CloseCode gives 1006 for those).
 func (s *Session) Err() error { return s.mb.Err() }
 
 // Messages returns the channel of inbound data messages, closed when the
@@ -182,51 +193,159 @@ func (s *Session) Err() error { return s.mb.Err() }
 // It is nil when Options.OnMessage is set.
 func (s *Session) Messages() <-chan Message { return s.inbound }
 
-func (s *Session) send(c cmd) uint64 {
+// send admits c (refusing it at once when the session cannot take it) and
+// queues it for the actor.
+func (s *Session) send(c cmd) (uint64, error) {
 	c.id = s.nextID.Add(1)
-	if !s.mb.Send(c) {
-		c.kind = cmdRejected
-		s.mb.SendUrgent(c)
+	if err := s.admit(&c); err != nil {
+		return c.id, s.refuse(&c, err)
 	}
-	return c.id
+	if !s.mb.Send(c) {
+		// The lane has room for every admitted command and one Close, so
+		// this cannot happen; if it ever does, the command is still
+		// answered, never lost.
+		s.unadmit(&c)
+		return c.id, s.refuse(&c, errMailboxCount)
+	}
+	if c.reply != nil && s.opts.OnMessage != nil {
+		// A handler that asks for a completion may wait for it: the
+		// actor, held while the handler runs (actor.Hold), must not wait
+		// for the handler to return.
+		s.mb.Kick()
+	}
+	return c.id, nil
 }
+
+// admit decides whether c may be queued: the session lives, and the
+// commands and payload bytes it holds for its callers stay within
+// Options.MailboxSize and Options.MaxPendingBytes. A Close is exempt from
+// both (one at a time: a second waits for the first to reach the actor).
+func (s *Session) admit(c *cmd) error {
+	if s.mb.Stopped() {
+		return s.mb.Err()
+	}
+	if c.kind == cmdClose {
+		if !s.closeQueued.CompareAndSwap(false, true) {
+			return ErrClosing
+		}
+		return nil
+	}
+	// Completions waiting in the outbox for a caller who does not drain
+	// his channel count too: otherwise such a caller grows them without
+	// bound.
+	limit := int64(s.opts.mailboxSize())
+	if s.outstanding.Add(1)+int64(s.out.Pending()) > limit {
+		s.outstanding.Add(-1)
+		return errMailboxCount
+	}
+	if n := c.cost(); n > 0 {
+		// One message larger than the bound is taken when nothing else
+		// waits: the bound is on the backlog, not on a message's size.
+		if q := s.pendingBytes.Add(n); q > n && q > s.opts.maxPendingBytes() {
+			s.pendingBytes.Add(-n)
+			s.outstanding.Add(-1)
+			return errMailboxBytes
+		}
+	}
+	c.admitted = true
+	return nil
+}
+
+// unadmit gives back what admit counted for c, once c is answered.
+func (s *Session) unadmit(c *cmd) {
+	if c.admitted {
+		c.admitted = false
+		s.outstanding.Add(-1)
+		if n := c.cost(); n > 0 {
+			s.pendingBytes.Add(-n)
+		}
+	}
+}
+
+// refuse answers a command refused at the call: its payload is handed back
+// (or released, for WriteMessage), its completion is delivered as usual,
+// so that a caller who ignores the returned error and waits still gets
+// his answer, and err is returned. A caller that leaves more completions
+// undrained than refusalBacklog loses the refusals beyond (counted by
+// DroppedCompletions): the call told him, and memory stays bounded.
+func (s *Session) refuse(c *cmd, err error) error {
+	r := c.record()
+	n, p := r.settle(err)
+	if c.pf != nil {
+		c.pf.Release()
+	}
+	if c.reply == nil {
+		return err
+	}
+	if s.out.Pending() >= s.refusalBacklog() {
+		s.out.Drop()
+		return err
+	}
+	s.out.Deliver(c.reply, Completion{Session: s, Kind: c.user, ID: c.id, N: n, Err: err, Payload: p})
+	return err
+}
+
+// refusalBacklog is how many completions may wait for undrained reply
+// channels before a refusal's completion is dropped: four mailboxes, so
+// that callers who issue bursts and then drain never lose one.
+func (s *Session) refusalBacklog() int { return max(4*s.opts.mailboxSize(), 256) }
+
+// DroppedCompletions returns how many completions of this session were
+// dropped: delivered to a reply channel that its owner had closed, or
+// refusals beyond what an undrained channel may hold.
+func (s *Session) DroppedCompletions() uint64 { return s.out.Dropped() }
 
 // Write queues p as one whole data message of type typ and returns the
 // command's id. p belongs to the session until the completion arrives on
 // reply: it must not be modified before. Writes go on the wire in the order
 // they were accepted and complete in that order. A nil reply discards the
 // completion.
-func (s *Session) Write(typ MessageType, p []byte, reply chan<- Completion) uint64 {
+//
+// A command the session cannot take is refused at the call: the error
+// (ErrMailboxFull, or the session's end, which matches ErrClosed) is
+// returned, nothing is queued, and the completion, with the same error,
+// still comes on reply. A nil error means the command was accepted.
+func (s *Session) Write(typ MessageType, p []byte, reply chan<- Completion) (uint64, error) {
 	return s.send(cmd{kind: cmdWrite, user: KindWrite, op: ws.OpCode(typ), p: p, reply: reply})
 }
 
 // WriteText is Write(Text, p, reply).
-func (s *Session) WriteText(p []byte, reply chan<- Completion) uint64 {
+func (s *Session) WriteText(p []byte, reply chan<- Completion) (uint64, error) {
 	return s.Write(Text, p, reply)
 }
 
 // WriteBinary is Write(Binary, p, reply).
-func (s *Session) WriteBinary(p []byte, reply chan<- Completion) uint64 {
+func (s *Session) WriteBinary(p []byte, reply chan<- Completion) (uint64, error) {
 	return s.Write(Binary, p, reply)
 }
 
-// WriteMessage queues m (an inbound message from this or another session)
-// as a message of its own type and releases its buffer once written: the
-// echo of a message without a copy. m must not be used afterwards.
-func (s *Session) WriteMessage(m Message, reply chan<- Completion) uint64 {
-	return s.send(cmd{kind: cmdWrite, user: KindWrite, op: ws.OpCode(m.Type), p: m.Payload, rb: m.rb, release: true, reply: reply})
+// WriteMessage takes m (an inbound message from this or another session)
+// and queues it as a message of its own type, without a copy: m is emptied
+// at once, so that a deferred m.Release does nothing, and the buffer is
+// released once written (or refused). The completion's Payload is nil. An
+// empty m (already taken or released) is refused with ErrEmptyMessage.
+func (s *Session) WriteMessage(m *Message, reply chan<- Completion) (uint64, error) {
+	if m == nil || m.Type == 0 {
+		id := s.nextID.Add(1)
+		c := cmd{user: KindWrite, id: id, reply: reply}
+		return id, s.refuse(&c, ErrEmptyMessage)
+	}
+	c := cmd{kind: cmdWrite, user: KindWrite, op: ws.OpCode(m.Type), p: m.Payload, rb: m.buf, gen: m.gen, release: true, reply: reply}
+	*m = Message{}
+	return s.send(c)
 }
 
 // WritePrepared queues a prepared message, encoded once for many sessions.
-// The session holds a reference to pf until the completion.
-func (s *Session) WritePrepared(pf *codec.Prepared, reply chan<- Completion) uint64 {
+// The session takes a reference to pf of its own (the caller keeps his and
+// releases it when he likes) and drops it after the completion.
+func (s *Session) WritePrepared(pf *codec.Prepared, reply chan<- Completion) (uint64, error) {
 	return s.send(cmd{kind: cmdPrepared, user: KindWrite, pf: pf.Retain(), reply: reply})
 }
 
 // Ping queues a ping with payload p (at most 125 bytes). p belongs to the
 // session until the completion, which comes once the ping is written (the
 // pong is reported to Options.OnControl).
-func (s *Session) Ping(p []byte, reply chan<- Completion) uint64 {
+func (s *Session) Ping(p []byte, reply chan<- Completion) (uint64, error) {
 	return s.send(cmd{kind: cmdPing, user: KindPing, op: ws.OpPing, p: p, reply: reply})
 }
 
@@ -236,7 +355,11 @@ func (s *Session) Ping(p []byte, reply chan<- Completion) uint64 {
 // with ErrCloseTimeout after the close timeout, the connection then closed
 // by force. A reason that must not be sent completes with ErrBadCloseCode
 // (or ErrControlTooLong) and sends nothing.
-func (s *Session) Close(reason CloseReason, reply chan<- Completion) uint64 {
+//
+// Close is never refused because writes fill the mailbox; it is refused at
+// the call once the session has ended, or with ErrClosing while another
+// Close is on its way to the actor.
+func (s *Session) Close(reason CloseReason, reply chan<- Completion) (uint64, error) {
 	return s.send(cmd{kind: cmdClose, user: KindClose, code: reason.Code, reason: reason.Reason, reply: reply})
 }
 
@@ -244,15 +367,25 @@ func (s *Session) Close(reason CloseReason, reply chan<- Completion) uint64 {
 // behind queued writes. Its own completion comes after every command it
 // canceled has completed, with a nil error; a Cancel(Terminal) of a session
 // that Cancel(Terminal) ended gets nil too, so that concurrent ones agree.
-func (s *Session) Cancel(kind CancelKind, reply chan<- Completion) uint64 {
+//
+// Cancels have a lane of their own, never filled by writes: a
+// Cancel(Total) is refused (ErrMailboxFull) only when MailboxSize Cancels
+// already wait for the actor. Cancel(Terminal) is never refused: it closes
+// the connection at the call, which frees the actor from any write at
+// once.
+func (s *Session) Cancel(kind CancelKind, reply chan<- Completion) (uint64, error) {
 	c := cmd{kind: cmdCancel, user: KindCancel, cancel: kind, reply: reply}
 	c.id = s.nextID.Add(1)
+	if s.cancels.Add(1) > int32(s.opts.mailboxSize()) && kind != Terminal {
+		s.cancels.Add(-1)
+		return c.id, s.refuse(&c, errMailboxCount)
+	}
 	if kind == Terminal {
 		s.terminal.Store(true)
 		s.conn.Close() // interrupts a write in flight
 	}
 	s.mb.SendUrgent(c)
-	return c.id
+	return c.id, nil
 }
 
 // WriteContext writes p as a message of type typ and waits for its
@@ -262,8 +395,11 @@ func (s *Session) Cancel(kind CancelKind, reply chan<- Completion) uint64 {
 // returns.
 func (s *Session) WriteContext(ctx context.Context, typ MessageType, p []byte) error {
 	reply := make(chan Completion, 1)
-	id := s.Write(typ, p, reply)
-	s.mb.Kick() // called from OnMessage, the actor is held: it must run
+	id, err := s.Write(typ, p, reply)
+	if err != nil {
+		<-reply
+		return err
+	}
 	select {
 	case c := <-reply:
 		return c.Err
@@ -281,20 +417,26 @@ func (s *Session) WriteContext(ctx context.Context, typ MessageType, p []byte) e
 }
 
 // CloseContext starts the closing handshake and waits for it to finish, or
-// for ctx (not from Options.OnMessage: see there); when ctx is done first
-// the connection is closed by force (Cancel(Terminal)) and ctx's error
-// returned.
+// for ctx; when ctx is done first the connection is closed by force
+// (Cancel(Terminal)) and ctx's error returned. Called from the session's
+// own Options.OnMessage or OnControl, it returns ErrHandlerWait at once:
+// the handshake needs the peer's close frame, which only that handler's
+// goroutine can read (call Close and return instead).
 func (s *Session) CloseContext(ctx context.Context, reason CloseReason) error {
-	reply := make(chan Completion, 2)
-	s.Close(reason, reply)
-	s.mb.Kick()
+	if s.onReader() {
+		return fmt.Errorf("session: CloseContext: %w", ErrHandlerWait)
+	}
+	reply := make(chan Completion, 1)
+	if _, err := s.Close(reason, reply); err != nil {
+		<-reply
+		return err
+	}
 	select {
 	case c := <-reply:
 		return c.Err
 	case <-ctx.Done():
 	}
-	s.Cancel(Terminal, reply)
-	<-reply
+	s.Cancel(Terminal, nil)
 	<-reply
 	return ctx.Err()
 }

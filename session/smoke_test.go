@@ -12,7 +12,7 @@ import (
 )
 
 func TestSmokeEcho(t *testing.T) {
-	srvOpts := &Options{OnMessage: func(s *Session, m Message) { s.WriteMessage(m, nil) }}
+	srvOpts := &Options{OnMessage: func(s *Session, m Message) { s.WriteMessage(&m, nil) }}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, err := Accept(w, r, srvOpts); err != nil {
 			t.Log(err)

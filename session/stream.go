@@ -268,7 +268,13 @@ func (w *MessageWriter) sendFrame(p []byte, fin bool) error {
 	if !w.started {
 		// The first frame queues behind the writes before it, and may be
 		// refused with ErrMailboxFull: nothing is on the wire then.
-		w.pending = w.s.send(c)
+		id, err := w.s.send(c)
+		if err != nil {
+			// Refused at the call: its completion is not waited for.
+			w.fail(err)
+			return w.err
+		}
+		w.pending = id
 		w.started = true
 	} else {
 		// Later frames never are: a message cut short costs the session.
@@ -357,7 +363,7 @@ func (s *Session) onFrame(c *cmd) {
 	if c.fin {
 		s.stream, s.streamWritten = 0, false
 	}
-	s.queue(record{kind: c.user, op: c.op, fin: c.fin, rsv1: c.rsv1, stream: c.stream, id: c.id, p: c.p, release: c.release, reply: c.reply})
+	s.queue(c.record())
 	if s.stream == 0 {
 		s.releaseHeld()
 	}

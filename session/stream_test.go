@@ -132,8 +132,8 @@ func TestMessageWriterHoldsOtherWrites(t *testing.T) {
 	if f := p.mustRead(t); f.op != ws.OpBinary || f.fin {
 		t.Fatalf("got %v, want the message's first frame", f)
 	}
-	other := s.WriteText([]byte("other"), reply)
-	ping := s.Ping([]byte("between"), reply)
+	other, _ := s.WriteText([]byte("other"), reply)
+	ping, _ := s.Ping([]byte("between"), reply)
 	if f := p.mustRead(t); f.op != ws.OpPing {
 		t.Fatalf("got %v, want the ping between the message's frames", f)
 	}
@@ -166,7 +166,7 @@ func TestMessageWriterContextCut(t *testing.T) {
 		}
 		p.mustRead(t) // the first frame: on the wire
 		reply := make(chan Completion, 1)
-		held := s.WriteText([]byte("held"), reply)
+		held, _ := s.WriteText([]byte("held"), reply)
 		cancel()
 		err := w.Close()
 		if !errors.Is(err, ErrCanceled) || !errors.Is(err, context.Canceled) {
@@ -193,7 +193,7 @@ func TestMessageWriterContextCut(t *testing.T) {
 			t.Fatalf("Close: %v, want context.Canceled", err)
 		}
 		reply := make(chan Completion, 1)
-		id := s.WriteText([]byte("after"), reply)
+		id, _ := s.WriteText([]byte("after"), reply)
 		check(t, await(t, reply), KindWrite, id, nil)
 		if f := p.mustRead(t); f.op != ws.OpText || string(f.payload) != "after" {
 			t.Fatalf("got %v, want the next write, the session untouched", f)
@@ -214,8 +214,8 @@ func TestMessageWriterCancelTotal(t *testing.T) {
 		}
 		p.mustRead(t)
 		reply := make(chan Completion, 2)
-		held := s.WriteText([]byte("held"), reply)
-		cancel := s.Cancel(Total, reply)
+		held, _ := s.WriteText([]byte("held"), reply)
+		cancel, _ := s.Cancel(Total, reply)
 		check(t, await(t, reply), KindWrite, held, ErrCanceled)
 		check(t, await(t, reply), KindCancel, cancel, nil)
 		if err := w.Close(); err != nil {
@@ -233,14 +233,14 @@ func TestMessageWriterCancelTotal(t *testing.T) {
 		if _, err := w.Write(pattern(DefaultStreamFrameSize + 1)); err != nil { // the first frame waits
 			t.Fatal(err)
 		}
-		cancel := s.Cancel(Total, reply)
+		cancel, _ := s.Cancel(Total, reply)
 		finishBigWrite(t, p, big)
 		check(t, await(t, reply), KindWrite, bigID, nil)
 		check(t, await(t, reply), KindCancel, cancel, nil)
 		if err := w.Close(); !errors.Is(err, ErrCanceled) {
 			t.Fatalf("Close: %v, want ErrCanceled", err)
 		}
-		after := s.WriteText([]byte("after"), reply)
+		after, _ := s.WriteText([]byte("after"), reply)
 		check(t, await(t, reply), KindWrite, after, nil)
 		if f := p.mustRead(t); f.op != ws.OpText || string(f.payload) != "after" {
 			t.Fatalf("got %v, want the next write: nothing of the canceled message", f)

@@ -25,7 +25,7 @@ func TestFailureTeardownKeepsCloseFrame(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			opts := testOptions()
 			if handler {
-				opts.OnMessage = func(s *Session, m Message) { s.WriteMessage(m, nil) }
+				opts.OnMessage = func(s *Session, m Message) { s.WriteMessage(&m, nil) }
 			}
 			s, p := openRaw(t, codec.Server, opts, rawConfig{})
 			bad := encodeFrame(textFrame("unmasked from a client"), false)

@@ -49,7 +49,7 @@ func TestIdleKeepAlive(t *testing.T) {
 	default:
 	}
 	reply := make(chan Completion, 1)
-	closeID := s.Close(CloseReason{Code: codec.CloseNormalClosure}, reply)
+	closeID, _ := s.Close(CloseReason{Code: codec.CloseNormalClosure}, reply)
 	check(t, await(t, reply), KindClose, closeID, nil)
 }
 
@@ -180,8 +180,8 @@ func TestWriteTimeout(t *testing.T) {
 	_ = p // the peer reads nothing
 	reply := make(chan Completion, 2)
 	start := time.Now()
-	big := s.WriteBinary(make([]byte, bigWrite), reply)
-	next := s.WriteText([]byte("behind it"), reply)
+	big, _ := s.WriteBinary(make([]byte, bigWrite), reply)
+	next, _ := s.WriteText([]byte("behind it"), reply)
 	c := await(t, reply)
 	check(t, c, KindWrite, big, ErrWriteTimeout)
 	if d := time.Since(start); d < timeout {

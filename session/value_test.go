@@ -46,7 +46,7 @@ func TestValueSetInOnOpen(t *testing.T) {
 					st.messages++
 					events <- "message"
 				}
-				s.WriteMessage(m, nil)
+				s.WriteMessage(&m, nil)
 			}
 			opts.OnClose = func(s *Session, err error) {
 				st := s.Value().(*connState)
@@ -188,7 +188,7 @@ func TestOnOpenBeforePipelinedMessages(t *testing.T) {
 		} else {
 			record("message without a value")
 		}
-		s.WriteMessage(m, nil)
+		s.WriteMessage(&m, nil)
 	}
 	accepted := make(chan accepted1, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -26,20 +26,22 @@ func (b *behavior) Panicked(err error) {
 // record is a frame in the current batch and, for a user command, the
 // completion it owes.
 type record struct {
-	kind    Kind // 0 for the session's own frames (pongs, keep-alive pings, close frames)
-	op      ws.OpCode
-	release bool     // p is a pooled buffer to give back after the write
-	close   bool     // our close frame
-	fin     bool     // a stream frame: the message's last
-	rsv1    bool     // a stream frame: the first of a compressed message
-	rb      *readBuf // with release: the read buffer p aliases
-	stream  uint64   // a MessageWriter's frame: its message; 0 otherwise
-	z       []byte   // p compressed (pooled), when that pays
-	id      uint64
-	end     int64 // the batch length once this frame was added
-	p       []byte
-	pf      *codec.Prepared
-	reply   chan<- Completion
+	kind     Kind // 0 for the session's own frames (pongs, keep-alive pings, close frames)
+	op       ws.OpCode
+	release  bool    // p is a pooled buffer to give back after the write
+	admitted bool    // counted by admit
+	close    bool    // our close frame
+	fin      bool    // a stream frame: the message's last
+	rsv1     bool    // a stream frame: the first of a compressed message
+	rb       *msgBuf // with release: the message buffer p lies in
+	gen      uint32  // rb's generation
+	stream   uint64  // a MessageWriter's frame: its message; 0 otherwise
+	z        []byte  // p compressed (pooled), when that pays
+	id       uint64
+	end      int64 // the batch length once this frame was added
+	p        []byte
+	pf       *codec.Prepared
+	reply    chan<- Completion
 }
 
 // scratch is what a drain needs to write: taken from a pool when the first
@@ -92,8 +94,9 @@ func (s *Session) receive(c cmd) {
 			s.hold(c) // a streamed message is under way
 			return
 		}
-		s.queue(record{kind: c.user, op: c.op, id: c.id, p: c.p, pf: c.pf, release: c.release, rb: c.rb, reply: c.reply})
+		s.queue(c.record())
 	case cmdClose:
+		s.closeQueued.Store(false)
 		s.onClose(&c)
 	case cmdCancel:
 		s.onCancel(&c)
@@ -103,8 +106,6 @@ func (s *Session) receive(c cmd) {
 		if len(s.canceled) > 0 {
 			s.takeCanceled(c.id)
 		}
-	case cmdRejected:
-		s.completeCmd(&c, ErrMailboxFull)
 	case cmdPong:
 		s.pong(c.p)
 		if s.pongs.Add(-1) == 0 {
@@ -278,22 +279,21 @@ func (s *Session) completeRec(r *record, err error) {
 		}
 		return
 	}
-	n := len(r.p)
+	n, p := r.settle(err)
+	if r.admitted {
+		r.admitted = false
+		s.outstanding.Add(-1)
+		if r.pf != nil {
+			s.pendingBytes.Add(-int64(len(r.pf.Payload())))
+		} else if len(r.p) > 0 {
+			s.pendingBytes.Add(-int64(len(r.p)))
+		}
+	}
 	if r.pf != nil {
-		n = len(r.pf.Payload())
 		r.pf.Release()
 	}
-	if err != nil {
-		n = 0
-	}
-	p := r.p
-	if r.release {
-		if r.rb != nil {
-			r.rb.release()
-		} else if cap(p) > 0 {
-			bufpool.Put(p[:0])
-		}
-		p = nil
+	if r.kind == KindCancel {
+		s.cancels.Add(-1)
 	}
 	if len(s.canceled) > 0 {
 		s.takeCanceled(r.id)
@@ -303,8 +303,32 @@ func (s *Session) completeRec(r *record, err error) {
 	}
 }
 
+// settle gives back what a user command's record holds but its prepared
+// message (the caller releases that), and returns the byte count and the
+// payload its completion reports.
+func (r *record) settle(err error) (int, []byte) {
+	n := len(r.p)
+	if r.pf != nil {
+		n = len(r.pf.Payload())
+	}
+	if err != nil {
+		n = 0
+	}
+	p := r.p
+	if r.release {
+		switch {
+		case r.rb != nil:
+			r.rb.release(r.gen) // a Message's buffer
+		case r.stream != 0 && cap(p) > 0:
+			bufpool.Put(p[:0]) // a MessageWriter's frame buffer
+		}
+		p = nil
+	}
+	return n, p
+}
+
 func (s *Session) completeCmd(c *cmd, err error) {
-	r := record{kind: c.user, id: c.id, p: c.p, pf: c.pf, release: c.release, rb: c.rb, reply: c.reply, stream: c.stream}
+	r := c.record()
 	s.completeRec(&r, err)
 }
 
@@ -331,6 +355,7 @@ func (s *Session) onClose(c *cmd) {
 	s.state = stateClosing
 	s.closeID = c.id
 	s.closeReply = newReply(c.reply)
+	s.ourClose = &CloseError{Code: c.code, Reason: c.reason, Local: true}
 	s.queueClose(c.code, c.reason)
 	// Writes held behind a streamed message cannot go before the close
 	// frame without the rest of that message.
@@ -456,6 +481,7 @@ func (s *Session) onCancel(c *cmd) {
 		s.completeClose(ErrCanceled)
 		s.state = stateOpen
 		s.closeID = 0
+		s.ourClose = nil
 		if s.closeTimer != nil {
 			s.closeTimer.Stop()
 			s.closeTimer = nil
@@ -549,7 +575,7 @@ func (s *Session) fail(err error, code codec.CloseCode) {
 		return
 	}
 	if CloseCode(err) != code && !s.closeSent.Load() {
-		err = &failError{err: err, code: code}
+		err = &CloseError{Code: code, Local: true, err: err}
 	}
 	s.cancelPending(err, false, false)
 	if !s.closeSent.Load() {
@@ -567,6 +593,11 @@ func (s *Session) finish(err error) {
 	if s.state == stateDone {
 		return
 	}
+	clean := err != nil && err == s.peerClose // the handshake is done
+	if clean && s.ourClose != nil {
+		err = s.ourClose
+	}
+	err = ended(err)
 	s.state = stateDone
 	s.closeConn()
 	if s.idleTimer != nil {
@@ -576,7 +607,7 @@ func (s *Session) finish(err error) {
 		s.closeTimer.Stop()
 	}
 	s.mb.Stop(err)
-	if err != nil && err == s.peerClose {
+	if clean {
 		s.completeClose(nil)
 	} else {
 		s.completeClose(err)

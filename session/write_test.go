@@ -37,16 +37,16 @@ func TestWriteInvalidType(t *testing.T) {
 	s, p := openRaw(t, codec.Server, testOptions(), rawConfig{})
 	reply := make(chan Completion, 1)
 	for _, tc := range tests {
-		id := s.Write(tc.typ, make([]byte, 200), reply)
+		id, _ := s.Write(tc.typ, make([]byte, 200), reply)
 		if c := await(t, reply); c.ID != id || c.Err == nil {
 			t.Errorf("%s: Write completed with %v, want an error", tc.name, c.Err)
 		}
-		id = s.WriteMessage(Message{Type: tc.typ, Payload: pbytes.GetLen(10)}, reply)
+		id, _ = s.WriteMessage(&Message{Type: tc.typ, Payload: pbytes.GetLen(10)}, reply)
 		if c := await(t, reply); c.ID != id || c.Err == nil {
 			t.Errorf("%s: WriteMessage completed with %v, want an error", tc.name, c.Err)
 		}
 	}
-	id := s.WriteText([]byte("valid"), reply)
+	id, _ := s.WriteText([]byte("valid"), reply)
 	check(t, await(t, reply), KindWrite, id, nil)
 	if f := p.mustRead(t); f.op != ws.OpText || string(f.payload) != "valid" {
 		t.Fatalf("got %v, want the valid write first", f)
@@ -68,7 +68,7 @@ func TestWriteFramesOnTheWire(t *testing.T) {
 			}
 			orig := slices.Clone(payload)
 			reply := make(chan Completion, 2)
-			id := s.WriteText(payload, reply)
+			id, _ := s.WriteText(payload, reply)
 			c := await(t, reply)
 			check(t, c, KindWrite, id, nil)
 			if c.N != len(payload) || !bytes.Equal(payload, orig) || &c.Payload[0] != &payload[0] {
@@ -94,7 +94,7 @@ func TestWriteFramesOnTheWire(t *testing.T) {
 			}
 			pf := codec.Prepare(ws.OpBinary, []byte("prepared"))
 			for range 2 {
-				id := s.WritePrepared(pf, reply)
+				id, _ := s.WritePrepared(pf, reply)
 				check(t, await(t, reply), KindWrite, id, nil)
 				if f := p.mustRead(t); f.op != ws.OpBinary || !f.fin || string(f.payload) != "prepared" {
 					t.Fatalf("got %v, want the prepared message", f)

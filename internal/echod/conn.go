@@ -73,7 +73,7 @@ func (s *Server) onEcho(ss *session.Session, m session.Message) {
 	c.n.bytesIn.Add(size)
 	c.n.msgsOut.Add(1)
 	c.n.bytesOut.Add(size)
-	ss.WriteMessage(m, nil)
+	ss.WriteMessage(&m, nil)
 }
 
 func (s *Server) onEchoClose(ss *session.Session, err error) { s.ended(ss, err, false) }
