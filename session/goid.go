@@ -1,9 +1,8 @@
 package session
 
 import (
+	"bytes"
 	"runtime"
-	"strconv"
-	"strings"
 )
 
 // goid returns the id of the calling goroutine, as runtime.Stack prints it.
@@ -11,12 +10,15 @@ import (
 // per goroutine, and the blocking calls only when a handler runs.
 func goid() int64 {
 	var buf [64]byte
-	b := string(buf[:runtime.Stack(buf[:], false)])
-	b = strings.TrimPrefix(b, "goroutine ")
-	if i := strings.IndexByte(b, ' '); i > 0 {
-		b = b[:i]
+	b := buf[:runtime.Stack(buf[:], false)]
+	b = bytes.TrimPrefix(b, []byte("goroutine "))
+	var id int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			break
+		}
+		id = id*10 + int64(c-'0')
 	}
-	id, _ := strconv.ParseInt(b, 10, 64)
 	return id
 }
 
@@ -24,6 +26,6 @@ func goid() int64 {
 // Options.OnMessage or OnControl: a blocking call there that needs the
 // reader to read would wait for itself.
 func (s *Session) onReader() bool {
-	g := s.handlerG.Load()
+	g := s.readerG.Load()
 	return g != 0 && g == goid()
 }

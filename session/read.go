@@ -22,30 +22,28 @@ type reader struct {
 	h       ws.Header
 	need    int64 // payload bytes of the current frame still to come
 	maskPos int
-	inFrame bool
-	closed  bool // the peer's close frame came: drop whatever follows
 
-	carry  [codec.MaxHeaderLen]byte // a header split across reads
-	ncarry int
-
-	ctrl  []byte // pooled while a control frame arrives
-	nctrl int
-
+	ctrl []byte // pooled while a control frame arrives
 	msg  []byte // pooled buffer of the message being gathered
 	mlen int
 
-	rb    *msgBuf // the read being decoded, when its messages may alias it
-	rbGen uint32
-
-	held int   // messages handed to the handler since the actor last ran
-	g    int64 // the reader goroutine's id, while handlers run on it (goid)
+	rb *msgBuf // the read being decoded, when its messages may alias it
 
 	// The read in progress, for the raw-socket path.
 	buf  []byte
 	n    int
 	rerr error
-	size int
 	fn   func(fd uintptr) bool
+
+	size   int
+	nctrl  int
+	ncarry int
+	held   int32  // messages handed to the handler since the actor last ran
+	rbGen  uint32 // rb's generation
+
+	carry   [codec.MaxHeaderLen]byte // a header split across reads
+	inFrame bool
+	closed  bool // the peer's close frame came: drop whatever follows
 }
 
 func (s *Session) readLoop() {
@@ -67,7 +65,7 @@ func (s *Session) runReader(r *reader) {
 		if s.opts.OnMessage != nil {
 			s.mb.Kick() // a handler that panicked left the actor held
 		}
-		s.handlerG.Store(0)
+		s.readerG.Store(0)
 		if v := recover(); v != nil {
 			s.mb.SendUrgent(cmd{kind: cmdReaderPanic, err: fmt.Errorf("session: reader: %w", &actor.PanicError{Value: v})})
 		}
@@ -87,7 +85,9 @@ func (s *Session) runReader(r *reader) {
 		}
 	}()
 	if s.opts.OnMessage != nil || s.opts.OnControl != nil {
-		r.g = goid()
+		// Handlers run on this goroutine: blocking calls that need the
+		// reader look for it (onReader).
+		s.readerG.Store(goid())
 	}
 	if b := s.initial; b != nil {
 		s.initial = nil
@@ -363,9 +363,7 @@ func (r *reader) endFrame(alias []byte) (stop bool) {
 			}
 		}
 		if f := s.opts.OnControl; f != nil {
-			s.handlerG.Store(r.g)
 			f(s, ControlOp(r.h.OpCode), p)
-			s.handlerG.Store(0)
 		}
 		switch r.h.OpCode {
 		case ws.OpPing:
@@ -423,10 +421,8 @@ func (r *reader) endFrame(alias []byte) (stop bool) {
 		return false
 	}
 	if f := s.opts.OnMessage; f != nil {
-		s.handlerG.Store(r.g)
 		f(s, m)
-		s.handlerG.Store(0)
-		if r.held++; r.held >= min(heldMessages, max(1, s.opts.mailboxSize()/4)) {
+		if r.held++; int(r.held) >= min(heldMessages, max(1, s.opts.mailboxSize()/4)) {
 			s.mb.RunHeld(inlineSets)
 			s.mb.Hold()
 			r.held = 0

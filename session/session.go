@@ -38,11 +38,11 @@ type Session struct {
 
 	// What the session holds for its callers (admit): commands accepted
 	// and not yet answered, their payload bytes, and Cancels on their way.
-	outstanding  atomic.Int64
-	pendingBytes atomic.Int64
+	outstanding  atomic.Int32
 	cancels      atomic.Int32
+	pendingBytes atomic.Int64
 	closeQueued  atomic.Bool  // a Close is on its way to the actor
-	handlerG     atomic.Int64 // the reader's goroutine while it runs a handler; 0 otherwise
+	readerG      atomic.Int64 // the reader's goroutine when handlers run on it; 0 otherwise
 
 	value atomic.Pointer[any] // SetValue's
 
@@ -67,24 +67,20 @@ type Session struct {
 	latestPing []byte
 
 	// Parking (park.go): the reader's state while it has no goroutine.
-	park       atomic.Uint32
-	parkMu     sync.Mutex
-	parkTok    uint64
-	parkReg    netpoll.Reg
-	parked     *reader
-	closeTimer *time.Timer
+	park    atomic.Uint32
+	parkMu  sync.Mutex
+	parkTok uint64
+	parkReg netpoll.Reg
+	parked  *reader
 
 	// Owned by the actor goroutine.
-	scratch    *scratch
-	closeReply actor.Reply[Completion]
-	closeID    uint64
-	peerClose  error       // the peer's *CloseError once its close frame came
-	ourClose   *CloseError // what our Close sent, while its handshake goes on
-	canceled   []uint64    // ids whose WriteContext gave up before they began
-	stream     uint64      // the MessageWriter's message under way (stream.go); 0 when none is
-	held       *[]cmd      // data writes waiting for that message to end; nil when none wait
-	state      state
-	linger     bool // a failure on the read side: tear down (closeConn)
+	scratch  *scratch
+	hs       *closeState // the closing handshake's; nil until it begins
+	canceled []uint64    // ids whose WriteContext gave up before they began
+	stream   uint64      // the MessageWriter's message under way (stream.go); 0 when none is
+	held     *[]cmd      // data writes waiting for that message to end; nil when none wait
+	state    state
+	linger   bool // a failure on the read side: tear down (closeConn)
 	// streamWritten: a frame of the message under way is on the wire; cut:
 	// a message was cut short on the wire, so the close must go.
 	streamWritten, cut bool
@@ -234,7 +230,7 @@ func (s *Session) admit(c *cmd) error {
 	// his channel count too: otherwise such a caller grows them without
 	// bound.
 	limit := int64(s.opts.mailboxSize())
-	if s.outstanding.Add(1)+int64(s.out.Pending()) > limit {
+	if int64(s.outstanding.Add(1))+int64(s.out.Pending()) > limit {
 		s.outstanding.Add(-1)
 		return errMailboxCount
 	}
@@ -466,6 +462,12 @@ func (s *Session) tickPeriod() time.Duration {
 func (s *Session) tick() {
 	if s.mb.Stopped() {
 		return
+	}
+	if s.opts.OnMessage != nil {
+		// A handler that blocks on something other than a completion of
+		// its own (which ends the hold at once) holds the actor: its
+		// commands go out at the next tick at the latest.
+		s.mb.Kick()
 	}
 	var quiet time.Duration
 	if s.active.Swap(0) != 0 {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+	"github.com/wsactor/wsactor/actor"
 	"github.com/wsactor/wsactor/codec"
 	"github.com/wsactor/wsactor/internal/bufpool"
 )
@@ -165,8 +166,8 @@ func (s *Session) refusal() error {
 	case stateClosing:
 		return ErrClosing
 	case statePeerClose:
-		if s.peerClose != nil {
-			return s.peerClose
+		if pc := s.peerClose(); pc != nil {
+			return pc
 		}
 		return ErrClosing
 	}
@@ -262,7 +263,7 @@ func (s *Session) flush() {
 	if closeWritten && s.state == statePeerClose && s.role == codec.Server {
 		// The server closes TCP first, as soon as both close frames are
 		// through (RFC 6455 section 7.1.1).
-		s.finish(s.peerClose)
+		s.finish(s.peerClose())
 	}
 }
 
@@ -333,10 +334,11 @@ func (s *Session) completeCmd(c *cmd, err error) {
 }
 
 func (s *Session) completeClose(err error) {
-	if s.closeReply.Delivered() || s.closeID == 0 {
+	hs := s.hs
+	if hs == nil || hs.reply.Delivered() || hs.id == 0 {
 		return
 	}
-	s.closeReply.Deliver(&s.out, Completion{Session: s, Kind: KindClose, ID: s.closeID, Err: err})
+	hs.reply.Deliver(&s.out, Completion{Session: s, Kind: KindClose, ID: hs.id, Err: err})
 }
 
 func (s *Session) onClose(c *cmd) {
@@ -353,13 +355,42 @@ func (s *Session) onClose(c *cmd) {
 		return
 	}
 	s.state = stateClosing
-	s.closeID = c.id
-	s.closeReply = newReply(c.reply)
-	s.ourClose = &CloseError{Code: c.code, Reason: c.reason, Local: true}
+	hs := s.handshake()
+	hs.id = c.id
+	hs.reply = newReply(c.reply)
+	hs.ours = &CloseError{Code: c.code, Reason: c.reason, Local: true}
 	s.queueClose(c.code, c.reason)
 	// Writes held behind a streamed message cannot go before the close
 	// frame without the rest of that message.
 	s.dropHeld(ErrClosing)
+}
+
+// closeState is the closing handshake's state, made when the handshake
+// begins (our Close, the peer's close frame, a failure): an open session
+// does not carry it.
+type closeState struct {
+	reply actor.Reply[Completion] // our Close's
+	id    uint64                  // our Close's; 0 when the peer started
+	peer  error                   // the peer's *CloseError once its close frame came
+	ours  *CloseError             // what our Close sent
+	timer *time.Timer             // the close timeout's
+}
+
+// handshake returns the closing handshake's state, made on first use.
+func (s *Session) handshake() *closeState {
+	if s.hs == nil {
+		s.hs = new(closeState)
+	}
+	return s.hs
+}
+
+// peerClose returns the peer's *CloseError once its close frame came, or
+// nil.
+func (s *Session) peerClose() error {
+	if s.hs == nil {
+		return nil
+	}
+	return s.hs.peer
 }
 
 // queueClose queues our close frame and starts the close timer.
@@ -378,8 +409,8 @@ func (s *Session) queueClose(code codec.CloseCode, reason string) {
 }
 
 func (s *Session) startCloseTimer() {
-	if s.closeTimer == nil {
-		s.closeTimer = time.AfterFunc(s.opts.closeTimeout(), s.closeTimeout)
+	if hs := s.handshake(); hs.timer == nil {
+		hs.timer = time.AfterFunc(s.opts.closeTimeout(), s.closeTimeout)
 	}
 }
 
@@ -480,12 +511,11 @@ func (s *Session) onCancel(c *cmd) {
 		// cancel: the handshake goes on and completes it.
 		s.completeClose(ErrCanceled)
 		s.state = stateOpen
-		s.closeID = 0
-		s.ourClose = nil
-		if s.closeTimer != nil {
-			s.closeTimer.Stop()
-			s.closeTimer = nil
+		// The session is open again, with no handshake under way.
+		if s.hs.timer != nil {
+			s.hs.timer.Stop()
 		}
+		s.hs = nil
 	}
 	s.completeCmd(c, nil)
 }
@@ -534,11 +564,11 @@ func (s *Session) onPeerClose(ce *CloseError) {
 		if s.state == stateDone {
 			return
 		}
-		s.peerClose = ce
+		s.handshake().peer = ce
 		s.state = statePeerClose
 		s.flush()
 	case stateClosing:
-		s.peerClose = ce
+		s.handshake().peer = ce
 		s.state = statePeerClose
 		s.flush() // our close frame, if still queued
 		if s.state == statePeerClose && s.role == codec.Server {
@@ -560,7 +590,7 @@ func (s *Session) onReadError(err error) {
 		s.finish(ErrCloseTimeout)
 	case s.state == statePeerClose:
 		// The client's wait for the server's FIN is over.
-		s.finish(s.peerClose)
+		s.finish(s.peerClose())
 	default:
 		err = fmt.Errorf("session: connection lost without a close frame (1006): %w", err)
 		s.cancelPending(err, true, false)
@@ -593,9 +623,9 @@ func (s *Session) finish(err error) {
 	if s.state == stateDone {
 		return
 	}
-	clean := err != nil && err == s.peerClose // the handshake is done
-	if clean && s.ourClose != nil {
-		err = s.ourClose
+	clean := err != nil && err == s.peerClose() // the handshake is done
+	if clean && s.hs.ours != nil {
+		err = s.hs.ours
 	}
 	err = ended(err)
 	s.state = stateDone
@@ -603,8 +633,8 @@ func (s *Session) finish(err error) {
 	if s.idleTimer != nil {
 		s.idleTimer.Stop()
 	}
-	if s.closeTimer != nil {
-		s.closeTimer.Stop()
+	if s.hs != nil && s.hs.timer != nil {
+		s.hs.timer.Stop()
 	}
 	s.mb.Stop(err)
 	if clean {
