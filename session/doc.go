@@ -4,7 +4,7 @@
 // never touch the socket, they send commands — Write, WriteMessage,
 // WritePrepared, Ping, Close, Cancel — and each command returns its id at
 // once and is answered by exactly one Completion on a channel the caller
-// gives, never from inside the call. One channel may serve many commands
+// gives. One channel may serve many commands
 // and many sessions. Under load the actor drains every ready command and
 // writes all their frames with one vectored write.
 //
@@ -34,13 +34,28 @@
 //
 // Ownership of buffers: a payload given to a command belongs to the session
 // until that command's completion; a received Message's payload belongs to
-// the application until it calls Release (or hands it to WriteMessage).
+// the application until it calls Release or hands the message to
+// WriteMessage, which empties it. The idiomatic echo handler is safe:
+//
+//	OnMessage: func(s *session.Session, m session.Message) {
+//		defer m.Release()        // does nothing once WriteMessage took m
+//		s.WriteMessage(&m, nil) // nil: no completion wanted
+//	}
+//
+// A command the session cannot take (ErrMailboxFull, or the session has
+// ended) is refused at the call with an error, and its completion, with the
+// same error, still comes. What a session holds for its callers is bounded
+// by Options.MailboxSize and MaxPendingBytes.
 //
 // Completions go straight into the reply channel when it has room. When it
-// has none the session does not block and drops nothing: the completion
-// waits, with those queued behind it for the same channel, until the
-// channel is drained. Never close a reply channel while commands that
-// answer on it are outstanding.
+// has none the session does not block: the completion waits, with those
+// queued behind it for the same channel, until the channel is drained. A
+// reply channel closed while completions are due to it loses them
+// (DroppedCompletions counts them); nothing panics.
+//
+// Every error of an ended session matches ErrClosed, with its cause wrapped
+// (a *CloseError for a closing handshake, ErrCanceled, a timeout, a lost
+// connection).
 //
 // The examples are the best way in.
 package session

@@ -14,11 +14,13 @@ import (
 )
 
 // An echo server: Accept upgrades each request, and OnMessage hands every
-// message back with WriteMessage, which sends it without a copy and
-// releases its buffer once written.
+// message back with WriteMessage, which takes it (emptying m), sends it
+// without a copy and releases its buffer once written; the deferred
+// Release then does nothing.
 func ExampleAccept() {
 	opts := &session.Options{
 		OnMessage: func(s *session.Session, m session.Message) {
+			defer m.Release()
 			s.WriteMessage(&m, nil) // nil: no completion wanted
 		},
 	}
