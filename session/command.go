@@ -119,6 +119,7 @@ const (
 	cmdReaderPanic
 	cmdKeepalive
 	cmdIdleTimeout
+	cmdMessageTimeout
 	cmdCloseTimeout
 	cmdFrame     // a frame of a MessageWriter's message
 	cmdCutStream // a MessageWriter gave up on its message half-way

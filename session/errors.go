@@ -38,6 +38,10 @@ var (
 	// ErrIdleTimeout: nothing was received for the idle timeout, keep-alive
 	// pings included; the session was closed with 1001 (going away).
 	ErrIdleTimeout = errors.New("session: idle timeout: nothing received from the peer")
+	// ErrMessageTimeout: a message took longer to arrive than
+	// Options.MessageTimeout allows at Options.MessageMinRate; the session
+	// was closed with 1008 (policy violation).
+	ErrMessageTimeout = errors.New("session: message timeout: the peer sent a message too slowly")
 	// ErrWriteTimeout: a write did not finish within Options.WriteTimeout
 	// (the peer does not read); the connection was closed.
 	ErrWriteTimeout = errors.New("session: write timed out: the peer does not read; connection closed")

@@ -42,9 +42,8 @@ type Options struct {
 	// WriteTimeout bounds each write to the socket: a write that has not
 	// finished after this long (the peer stopped reading and the socket's
 	// buffers are full) ends the session with ErrWriteTimeout and the
-	// connection closed, since part of a frame may be out. 0: no bound
-	// (a handler's session is still bounded by IdleTimeout, its reader
-	// being busy writing).
+	// connection closed, since part of a frame may be out. Negative
+	// disables it. Default: 10 s for servers, off for clients.
 	WriteTimeout time.Duration
 
 	// IdleTimeout closes the session with 1001 (going away) when nothing is
@@ -52,6 +51,18 @@ type Options struct {
 	// sent. Negative disables it. Default: 60 s for servers, off for
 	// clients.
 	IdleTimeout time.Duration
+
+	// MessageTimeout and MessageMinRate bound how long a message may take
+	// to arrive once its first byte came, as Apache's mod_reqtimeout
+	// bounds a request body: the message must be whole within
+	// MessageTimeout, extended by one second for every MessageMinRate
+	// bytes received. An honest slow sender finishes; a peer that trickles
+	// (one byte every few seconds, which resets IdleTimeout each time) is
+	// closed with 1008 (policy violation) and ErrMessageTimeout. Negative
+	// MessageTimeout disables it. Default: 20 s and 500 bytes per second
+	// (mod_reqtimeout's) for servers, off for clients.
+	MessageTimeout time.Duration
+	MessageMinRate int
 
 	// ParkAfter is how long a session waits without receiving a byte
 	// before its reader parks: it gives up its goroutine and its stack
@@ -274,4 +285,35 @@ func (o *Options) maxPendingBytes() int64 {
 		return o.MaxPendingBytes
 	}
 	return 4 << 20
+}
+
+func (o *Options) writeTimeout(role codec.Role) time.Duration {
+	switch {
+	case o.WriteTimeout < 0:
+		return 0
+	case o.WriteTimeout > 0:
+		return o.WriteTimeout
+	case role == codec.Server:
+		return 10 * time.Second
+	}
+	return 0
+}
+
+func (o *Options) messageTimeout(role codec.Role) time.Duration {
+	switch {
+	case o.MessageTimeout < 0:
+		return 0
+	case o.MessageTimeout > 0:
+		return o.MessageTimeout
+	case role == codec.Server:
+		return 20 * time.Second
+	}
+	return 0
+}
+
+func (o *Options) messageMinRate() int64 {
+	if o.MessageMinRate > 0 {
+		return int64(o.MessageMinRate)
+	}
+	return 500
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"syscall"
+	"time"
 
 	"github.com/gobwas/ws"
 	"github.com/wsactor/wsactor/actor"
@@ -120,6 +121,7 @@ func (s *Session) runReader(r *reader) {
 			if stop {
 				return
 			}
+			r.progress(len(buf))
 		} else if buf != nil {
 			bufpool.Put(buf[:cap(buf)])
 		}
@@ -134,6 +136,30 @@ func (s *Session) runReader(r *reader) {
 			return
 		}
 	}
+}
+
+// progress keeps the deadline of the message in progress after a read of
+// n bytes (Options.MessageTimeout): from the read that begins a message,
+// the timeout plus a second per MessageMinRate bytes; each later read adds
+// its bytes' share. The tick enforces it, parked or not.
+func (r *reader) progress(n int) {
+	s := r.s
+	timeout := s.opts.messageTimeout(s.role)
+	if timeout == 0 {
+		return
+	}
+	due := s.msgDue.Load()
+	if !r.inFrame && r.ncarry == 0 && !r.dec.InMessage() {
+		if due != 0 {
+			s.msgDue.Store(0)
+		}
+		return
+	}
+	share := int64(n) * int64(time.Second) / s.opts.messageMinRate()
+	if due == 0 {
+		due = time.Now().Add(timeout).UnixNano()
+	}
+	s.msgDue.Store(due + share)
 }
 
 func (r *reader) releaseCtrl() {
@@ -328,7 +354,7 @@ func (r *reader) grow(n int, readMore bool) []byte {
 	if r.msg == nil || want > cap(r.msg) {
 		size := want
 		if readMore || r.h.Length > int64(want) || !r.h.Fin {
-			size = max(want, 2*cap(r.msg), 4096)
+			size = max(want, 2*cap(r.msg), 256)
 			if total := r.dec.MessageSize(); r.h.Fin && int64(size) > total {
 				size = int(total)
 			}
@@ -367,7 +393,7 @@ func (r *reader) endFrame(alias []byte) (stop bool) {
 		}
 		switch r.h.OpCode {
 		case ws.OpPing:
-			if !s.closeSent.Load() {
+			if !s.is(flagCloseSent) {
 				pong := bufpool.Get(len(p))
 				copy(pong, p)
 				if s.pongs.Add(1) <= maxQueuedPongs {
@@ -416,7 +442,7 @@ func (r *reader) endFrame(alias []byte) (stop bool) {
 		bufpool.Put(r.msg)
 	}
 	r.msg, r.mlen = nil, 0
-	if s.closeSent.Load() {
+	if s.is(flagCloseSent) {
 		m.Release() // data after our close frame is read and dropped
 		return false
 	}
@@ -433,7 +459,7 @@ func (r *reader) endFrame(alias []byte) (stop bool) {
 	case s.inbound <- m:
 		return false
 	case <-s.closing:
-		if s.closeSent.Load() {
+		if s.is(flagCloseSent) {
 			// Close was called while the caller was not reading: the
 			// handshake needs the peer's close frame behind this message,
 			// which is dropped like the ones after our close frame.

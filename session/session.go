@@ -41,7 +41,6 @@ type Session struct {
 	outstanding  atomic.Int32
 	cancels      atomic.Int32
 	pendingBytes atomic.Int64
-	closeQueued  atomic.Bool  // a Close is on its way to the actor
 	readerG      atomic.Int64 // the reader's goroutine when handlers run on it; 0 otherwise
 
 	value atomic.Pointer[any] // SetValue's
@@ -53,12 +52,10 @@ type Session struct {
 	// Shared with the reader and the timers. (The fields are ordered to
 	// leave no padding: an idle session's size is the point.)
 	active    atomic.Uint32 // the reader got bytes since the last tick
-	pinged    atomic.Bool   // a keep-alive ping went out in this quiet spell
+	flags     atomic.Uint32 // flag bits, below
 	quiet     atomic.Int64  // how long nothing was received, as ticks count it
 	tickEvery atomic.Int64  // the interval the tick timer was set for; 0: stopped
-	closeSent atomic.Bool   // our close frame is on its way: drop data
-	terminal  atomic.Bool   // Cancel(Terminal) was called
-	timedOut  atomic.Bool   // the close timer fired
+	msgDue    atomic.Int64  // when the message in progress must be whole (unix ns); 0 when none is
 	idleTimer *time.Timer   // ticks for keep-alive, idle timeout and parking
 
 	// Pongs waiting for the actor, and the latest ping beyond them.
@@ -80,11 +77,27 @@ type Session struct {
 	stream   uint64      // the MessageWriter's message under way (stream.go); 0 when none is
 	held     *[]cmd      // data writes waiting for that message to end; nil when none wait
 	state    state
-	linger   bool // a failure on the read side: tear down (closeConn)
+	abrupt   bool // a write failed: close at once, with no teardown (closeConn)
 	// streamWritten: a frame of the message under way is on the wire; cut:
 	// a message was cut short on the wire, so the close must go.
 	streamWritten, cut bool
 }
+
+// Session flags, shared with the reader and the timers.
+const (
+	flagPinged      uint32 = 1 << iota // a keep-alive ping went out in this quiet spell
+	flagCloseSent                      // our close frame is on its way: drop data
+	flagTerminal                       // Cancel(Terminal) was called
+	flagTimedOut                       // the close timer fired
+	flagCloseQueued                    // a Close is on its way to the actor
+)
+
+func (s *Session) is(f uint32) bool { return s.flags.Load()&f != 0 }
+func (s *Session) set(f uint32)     { s.flags.Or(f) }
+func (s *Session) clear(f uint32)   { s.flags.And(^f) }
+
+// setOnce sets f and reports whether this call did.
+func (s *Session) setOnce(f uint32) bool { return s.flags.Or(f)&f == 0 }
 
 type state uint8
 
@@ -221,7 +234,7 @@ func (s *Session) admit(c *cmd) error {
 		return s.mb.Err()
 	}
 	if c.kind == cmdClose {
-		if !s.closeQueued.CompareAndSwap(false, true) {
+		if !s.setOnce(flagCloseQueued) {
 			return ErrClosing
 		}
 		return nil
@@ -377,7 +390,7 @@ func (s *Session) Cancel(kind CancelKind, reply chan<- Completion) (uint64, erro
 		return c.id, s.refuse(&c, errMailboxCount)
 	}
 	if kind == Terminal {
-		s.terminal.Store(true)
+		s.set(flagTerminal)
 		s.conn.Close() // interrupts a write in flight
 	}
 	s.mb.SendUrgent(c)
@@ -453,6 +466,9 @@ func (s *Session) tickPeriod() time.Duration {
 	if park := s.parkAfter(); park > 0 && (p == 0 || park < p) {
 		p = park
 	}
+	if m := s.opts.messageTimeout(s.role) / 2; m > 0 && (p == 0 || m < p) {
+		p = m
+	}
 	return p
 }
 
@@ -472,7 +488,7 @@ func (s *Session) tick() {
 	var quiet time.Duration
 	if s.active.Swap(0) != 0 {
 		s.quiet.Store(0)
-		s.pinged.Store(false)
+		s.clear(flagPinged)
 	} else {
 		quiet = time.Duration(s.quiet.Add(s.tickEvery.Load()))
 	}
@@ -488,24 +504,34 @@ func (s *Session) tick() {
 		return
 	case idle > 0 && quiet >= idle:
 		s.mb.SendUrgent(cmd{kind: cmdIdleTimeout})
-	case idle > 0 && quiet >= idle/2 && !s.pinged.Load():
-		s.pinged.Store(true)
+	case idle > 0 && quiet >= idle/2 && !s.is(flagPinged):
+		s.set(flagPinged)
 		s.mb.SendUrgent(cmd{kind: cmdKeepalive})
+	}
+	due := s.msgDue.Load()
+	if due != 0 && time.Now().UnixNano() >= due {
+		s.mb.SendUrgent(cmd{kind: cmdMessageTimeout})
 	}
 	next := s.tickPeriod()
 	if s.park.Load() == parkParked {
 		// Nothing comes from a parked reader until it wakes (and restarts
 		// the ticks): sleep until the next keep-alive event, if any.
 		switch {
-		case idle == 0:
+		case idle == 0 && due == 0:
 			s.tickEvery.Store(0)
 			return
-		case !s.pinged.Load() && quiet < idle/2:
+		case idle == 0:
+			next = time.Hour // the message's deadline, below
+		case !s.is(flagPinged) && quiet < idle/2:
 			next = idle/2 - quiet
 		case quiet < idle:
 			next = idle - quiet
 		default:
 			next = idle / 2
+		}
+		if due != 0 {
+			// A message in progress: its deadline comes first, if sooner.
+			next = max(min(next, time.Duration(due-time.Now().UnixNano())), time.Millisecond)
 		}
 	}
 	s.tickEvery.Store(int64(next))
@@ -513,7 +539,7 @@ func (s *Session) tick() {
 }
 
 func (s *Session) closeTimeout() {
-	s.timedOut.Store(true)
+	s.set(flagTimedOut)
 	s.conn.Close()
 	s.mb.SendUrgent(cmd{kind: cmdCloseTimeout})
 }

@@ -21,7 +21,7 @@ type behavior Session
 func (b *behavior) Receive(c cmd) { (*Session)(b).receive(c) }
 func (b *behavior) Flush()        { (*Session)(b).flush() }
 func (b *behavior) Panicked(err error) {
-	(*Session)(b).fail(fmt.Errorf("session: %w", err), codec.CloseInternalError)
+	(*Session)(b).fail(fmt.Errorf("session: %w", err), codec.CloseInternalError, false)
 }
 
 // record is a frame in the current batch and, for a user command, the
@@ -97,7 +97,7 @@ func (s *Session) receive(c cmd) {
 		}
 		s.queue(c.record())
 	case cmdClose:
-		s.closeQueued.Store(false)
+		s.clear(flagCloseQueued)
 		s.onClose(&c)
 	case cmdCancel:
 		s.onCancel(&c)
@@ -128,19 +128,22 @@ func (s *Session) receive(c cmd) {
 		if errors.As(c.err, &pe) {
 			code = pe.Code
 		}
-		s.linger = true
-		s.fail(fmt.Errorf("session: read: %w", c.err), code)
+		s.fail(fmt.Errorf("session: read: %w", c.err), code, true)
 	case cmdReadError:
 		s.onReadError(c.err)
 	case cmdReaderPanic:
-		s.linger = true
-		s.fail(c.err, codec.CloseInternalError)
+		s.fail(c.err, codec.CloseInternalError, true)
 	case cmdKeepalive:
 		if s.state == stateOpen {
 			s.queue(record{op: ws.OpPing})
 		}
+	case cmdMessageTimeout:
+		if d := s.msgDue.Load(); d != 0 && time.Now().UnixNano() >= d {
+			s.fail(fmt.Errorf("%w (%v, then %d bytes per second)", ErrMessageTimeout,
+				s.opts.messageTimeout(s.role), s.opts.messageMinRate()), codec.ClosePolicyViolation, true)
+		}
 	case cmdIdleTimeout:
-		s.fail(ErrIdleTimeout, codec.CloseGoingAway)
+		s.fail(ErrIdleTimeout, codec.CloseGoingAway, true)
 	case cmdCloseTimeout:
 		if s.state != stateDone {
 			s.finish(ErrCloseTimeout)
@@ -223,16 +226,16 @@ func (s *Session) flush() {
 	if s.state == stateDone {
 		err = s.mb.Err()
 	} else {
-		if d := s.opts.WriteTimeout; d > 0 {
+		if d := s.opts.writeTimeout(s.role); d > 0 {
 			s.conn.SetWriteDeadline(time.Now().Add(d))
 		}
 		n, err = sc.batch.WriteTo(s.conn)
 		switch {
 		case err == nil:
-		case s.terminal.Load():
+		case s.is(flagTerminal):
 			err = ErrCanceled
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			err = fmt.Errorf("%w (%v)", ErrWriteTimeout, s.opts.WriteTimeout)
+			err = fmt.Errorf("%w (%v)", ErrWriteTimeout, s.opts.writeTimeout(s.role))
 		default:
 			err = fmt.Errorf("session: write: %w", err)
 		}
@@ -257,6 +260,7 @@ func (s *Session) flush() {
 	sc.batch.Reset()
 	scratchPool.Put(sc)
 	if err != nil {
+		s.abrupt = true // part of a frame may be out: no teardown to wait for
 		s.finish(err)
 		return
 	}
@@ -396,7 +400,7 @@ func (s *Session) peerClose() error {
 // queueClose queues our close frame and starts the close timer.
 func (s *Session) queueClose(code codec.CloseCode, reason string) {
 	p := codec.AppendClosePayload(bufpool.Get(ws.MaxControlFramePayloadSize)[:0], code, reason)
-	s.closeSent.Store(true)
+	s.set(flagCloseSent)
 	if s.closing != nil {
 		select {
 		case <-s.closing: // a Close that Cancel(Total) withdrew closed it
@@ -455,7 +459,7 @@ func (s *Session) cancelPending(err error, withdrawClose, keepStream bool) {
 	s.unqueue(func(r *record) bool {
 		if r.close && withdrawClose {
 			bufpool.Put(r.p)
-			s.closeSent.Store(false)
+			s.clear(flagCloseSent)
 			return true
 		}
 		if r.kind == 0 || keepStream && r.stream != 0 && r.op == ws.OpContinuation {
@@ -582,11 +586,11 @@ func (s *Session) onPeerClose(ce *CloseError) {
 func (s *Session) onReadError(err error) {
 	switch {
 	case s.state == stateDone:
-	case s.terminal.Load():
+	case s.is(flagTerminal):
 		// Cancel(Terminal) closed the socket; its command may still be on
 		// its way to the actor.
 		s.finish(ErrCanceled)
-	case s.timedOut.Load():
+	case s.is(flagTimedOut):
 		s.finish(ErrCloseTimeout)
 	case s.state == statePeerClose:
 		// The client's wait for the server's FIN is over.
@@ -598,17 +602,27 @@ func (s *Session) onReadError(err error) {
 	}
 }
 
-// fail fails the connection: what has not begun is not sent, a close frame
-// with code goes out unless ours already did, and the connection closes.
-func (s *Session) fail(err error, code codec.CloseCode) {
+// fail fails the connection with err and a close frame with code. With
+// answer, the commands accepted before the failure go out first, as they
+// do before the close frame that answers the peer's (the answers to the
+// messages that came before a bad frame are not lost); the rest of what has
+// not begun is not sent. Then our close frame goes out, unless ours already
+// did, and the connection is torn down.
+func (s *Session) fail(err error, code codec.CloseCode, answer bool) {
 	if s.state == stateDone {
 		return
 	}
-	if CloseCode(err) != code && !s.closeSent.Load() {
+	if answer && s.state == stateOpen {
+		s.mb.Drain(func(c cmd) { s.receive(c) })
+		if s.state == stateDone {
+			return
+		}
+	}
+	if CloseCode(err) != code && !s.is(flagCloseSent) {
 		err = &CloseError{Code: code, Local: true, err: err}
 	}
 	s.cancelPending(err, false, false)
-	if !s.closeSent.Load() {
+	if !s.is(flagCloseSent) {
 		s.queueClose(code, "")
 	}
 	s.flush()
