@@ -11,7 +11,7 @@ SUBMODULES := interop browser bench
 
 help:
 	@echo "make run          build and start the echo daemon (ARGS='-addr 127.0.0.1:9000' to change flags)"
-	@echo "make test         gofmt check, go vet, go test -race of every module, a smoke run of every fuzz target"
+	@echo "make test         installs what the tests need, then gofmt, go vet, go test -race of every module, a smoke run of every fuzz target; ends with 'N passed, M failed, K skipped'"
 	@echo "make fuzz         each fuzz target for FUZZTIME (default $(FUZZTIME))"
 	@echo "make bench        micro-benchmarks and wsactor side by side with the other Go libraries"
 	@echo "make bench-quick  a subset of make bench in about a minute"
@@ -24,7 +24,11 @@ build:
 run: build
 	./bin/wsechod $(ARGS)
 
-test: fmt-check vet unit submodules fuzz-smoke
+# Everything, on a fresh machine too: scripts/test.sh installs what the
+# tests need, runs every step even after one fails, and ends with the line
+# "N passed, M failed, K skipped".
+test:
+	@GO=$(GO) SMOKETIME=$(SMOKETIME) scripts/test.sh
 
 fmt-check:
 	@out=$$(gofmt -l . | grep -v '^bench/results/' || true); \
@@ -55,8 +59,10 @@ fuzz:
 bench:
 	cd bench && $(GO) run ./cmd/benchrun
 
+# A quick run writes its results under bench/bin/quick (ignored by git), so
+# that it leaves the tree clean; make bench updates bench/results.
 bench-quick:
-	cd bench && $(GO) run ./cmd/benchrun -quick
+	cd bench && $(GO) run ./cmd/benchrun -quick -results bin/quick
 
 cover:
 	$(GO) test -coverprofile=cover.out ./codec/ ./actor/ ./session/

@@ -20,16 +20,34 @@ run() {
 	return "${PIPESTATUS[0]}"
 }
 
+# count adds a target's outcome to make test's tally, when there is one
+# (scripts/test.sh sets TESTSUM and TESTSUM_TALLY).
+count() {
+	if [ -n "${TESTSUM:-}" ]; then
+		"$TESTSUM" -tally "$TESTSUM_TALLY" -add "$1"
+	fi
+}
+
+failed=0
 for pkg in $("$go" list ./...); do
 	for f in $("$go" test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
 		echo "== fuzz $pkg $f ($budget)"
-		if run "$pkg" "$f"; then
+		if run "$pkg" "$f" >/dev/null; then
+			tail -n 2 "$log"
+			count pass
 			continue
 		fi
 		if grep -q 'context deadline exceeded' "$log" && ! grep -q 'Failing input written' "$log"; then
 			echo "== $f: the fuzz coordinator's deadline race (golang/go#75804), no failing input: running it again"
-			run "$pkg" "$f" && continue
+			if run "$pkg" "$f" >/dev/null; then
+				tail -n 2 "$log"
+				count pass
+				continue
+			fi
 		fi
-		exit 1
+		cat "$log"
+		count fail
+		failed=1
 	done
 done
+exit $failed

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"context"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -61,7 +62,7 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *Options) (*Session, er
 	if rw != nil && rw.Reader.Buffered() > 0 {
 		initial, _ = rw.Reader.Peek(rw.Reader.Buffered())
 	}
-	return newSession(conn, codec.Server, opts, hs.Protocol, accepted(ext), initial), nil
+	return newSession(r.Context(), conn, codec.Server, opts, hs.Protocol, accepted(ext), initial), nil
 }
 
 // AcceptConn runs the server's opening handshake on conn, a connection the
@@ -114,7 +115,7 @@ func AcceptConn(conn net.Conn, opts *Options) (*Session, error) {
 		return nil, fmt.Errorf("%w: %w", ErrHandshake, err)
 	}
 	conn.SetDeadline(time.Time{})
-	s := newSession(conn, codec.Server, opts, hs.Protocol, accepted(ext), hr.rest())
+	s := newSession(context.Background(), conn, codec.Server, opts, hs.Protocol, accepted(ext), hr.rest())
 	hr.release()
 	return s, nil
 }

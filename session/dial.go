@@ -82,7 +82,7 @@ func Dial(ctx context.Context, url string, opts *Options) (*Session, error) {
 		}
 		ws.PutReader(br)
 	}
-	return newSession(conn, codec.Client, opts, hs.Protocol, deflate, initial), nil
+	return newSession(ctx, conn, codec.Client, opts, hs.Protocol, deflate, initial), nil
 }
 
 // HandshakeError is the error Dial returns when the opening handshake

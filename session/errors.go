@@ -35,6 +35,9 @@ var (
 	// made from that reader, inside Options.OnMessage or OnControl, and
 	// would wait for itself. Issue the command without waiting and return.
 	ErrHandlerWait = errors.New("session: called from the session's own handler, would wait for itself; issue the command and return from the handler")
+	// ErrReadWithHandler: Read was called on a session whose messages go
+	// to Options.OnMessage.
+	ErrReadWithHandler = errors.New("session: Read of a session with Options.OnMessage: its messages go to the handler")
 	// ErrIdleTimeout: nothing was received for the idle timeout, keep-alive
 	// pings included; the session was closed with 1001 (going away).
 	ErrIdleTimeout = errors.New("session: idle timeout: nothing received from the peer")

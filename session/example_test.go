@@ -146,7 +146,7 @@ func (zeros) Read(p []byte) (int, error) {
 func ExampleSession_SetValue() {
 	type counter struct{ messages int }
 	opts := &session.Options{
-		OnOpen: func(s *session.Session) { s.SetValue(new(counter)) },
+		OnOpen: func(_ context.Context, s *session.Session) { s.SetValue(new(counter)) },
 		OnMessage: func(s *session.Session, m session.Message) {
 			n := s.Value().(*counter)
 			n.messages++ // OnMessage calls of one session never overlap

@@ -385,3 +385,82 @@ func waitReaderWriting(t *testing.T) {
 	}
 	t.Fatal("no reader parked in process")
 }
+
+// A handler's answers that fill the mailbox within one read (a message
+// over MaxPendingBytes followed by small ones, or more answers than
+// MailboxSize) are not refused: the reader writes what waits, then takes
+// the next answer.
+func TestInlineAnswersOverTheBounds(t *testing.T) {
+	tests := []struct {
+		name    string
+		mailbox int
+		pending int64
+		big     int // size of the first message
+		small   int // how many small messages follow in the same write
+		copies  int // answers per message
+	}{
+		{
+			name:    "bytes: a large message, then small ones",
+			pending: 64 << 10,
+			big:     100 << 10,
+			small:   20,
+			copies:  1,
+		},
+		{
+			name:    "count: more answers than the mailbox holds",
+			mailbox: 4,
+			big:     10,
+			small:   30,
+			copies:  3,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := testOptions()
+			opts.MailboxSize = tt.mailbox
+			opts.MaxPendingBytes = tt.pending
+			refused := make(chan error, 1)
+			opts.OnMessage = func(s *Session, m Message) {
+				defer m.Release()
+				for range tt.copies - 1 {
+					if _, err := s.Write(m.Type, slices.Clone(m.Payload), nil); err != nil {
+						select {
+						case refused <- err:
+						default:
+						}
+					}
+				}
+				if _, err := s.WriteMessage(&m, nil); err != nil {
+					select {
+					case refused <- err:
+					default:
+					}
+				}
+			}
+			_, p := openRaw(t, codec.Server, opts, rawConfig{})
+			b := encodeFrame(frame{fin: true, op: ws.OpBinary, payload: make([]byte, tt.big)}, true)
+			for i := range tt.small {
+				b = append(b, encodeFrame(textFrame(fmt.Sprintf("%04d", i)), true)...)
+			}
+			if err := p.writeRaw(b); err != nil {
+				t.Fatal(err)
+			}
+			for range tt.copies {
+				if f := p.mustRead(t); f.op != ws.OpBinary || len(f.payload) != tt.big {
+					t.Fatalf("got %v, want the echo of the first message", f)
+				}
+			}
+			for i := range tt.small * tt.copies {
+				want := fmt.Sprintf("%04d", i/tt.copies)
+				if f := p.mustRead(t); string(f.payload) != want {
+					t.Fatalf("answer %d: %v, want %q", i, f, want)
+				}
+			}
+			select {
+			case err := <-refused:
+				t.Fatalf("an answer was refused: %v", err)
+			default:
+			}
+		})
+	}
+}

@@ -89,7 +89,7 @@ type Options struct {
 	// MaxPendingBytes bounds the payload bytes of the writes a session
 	// holds for the wire (accepted, not yet written): a write beyond it is
 	// refused at the call with ErrMailboxFull. One message larger than the
-	// bound is taken when nothing else waits. Default 4 MiB.
+	// bound is taken when nothing else waits. Default 16 MiB, as MaxMessageSize.
 	MaxPendingBytes int64
 
 	// InboundSize is the capacity of the Messages channel when OnMessage is
@@ -136,9 +136,12 @@ type Options struct {
 	// the goroutine that called Accept, AcceptConn or Dial, before the
 	// session reads a byte: the place to give the session its state
 	// (SetValue) before the first OnMessage or OnControl can ask for it.
-	// Commands may be issued from it. A panic in it ends the session as
-	// Cancel(Terminal) does and goes on up to the caller.
-	OnOpen func(s *Session)
+	// ctx is the request's context for Accept (where authentication
+	// middleware leaves the user's identity), the dial context for Dial,
+	// and context.Background() for AcceptConn; it is not the session's
+	// lifetime. Commands may be issued from it. A panic in it ends the
+	// session as Cancel(Terminal) does and goes on up to the caller.
+	OnOpen func(ctx context.Context, s *Session)
 
 	// OnClose, when set, is called once when the session has ended, with
 	// the error Err returns, after Done is closed and every command has
@@ -284,7 +287,7 @@ func (o *Options) maxPendingBytes() int64 {
 	if o.MaxPendingBytes > 0 {
 		return o.MaxPendingBytes
 	}
-	return 4 << 20
+	return 16 << 20
 }
 
 func (o *Options) writeTimeout(role codec.Role) time.Duration {

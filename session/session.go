@@ -2,7 +2,6 @@ package session
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -108,7 +107,7 @@ const (
 	stateDone            // the connection is closed
 )
 
-func newSession(conn net.Conn, role codec.Role, opts *Options, protocol string, deflate bool, initial []byte) *Session {
+func newSession(ctx context.Context, conn net.Conn, role codec.Role, opts *Options, protocol string, deflate bool, initial []byte) *Session {
 	if opts == nil {
 		opts = &defaultOptions
 	}
@@ -136,7 +135,7 @@ func newSession(conn net.Conn, role codec.Role, opts *Options, protocol string, 
 		s.idleTimer.Reset(p)
 	}
 	if f := opts.OnOpen; f != nil {
-		s.open(f)
+		s.open(ctx, f)
 	}
 	go s.readLoop()
 	return s
@@ -144,14 +143,14 @@ func newSession(conn net.Conn, role codec.Role, opts *Options, protocol string, 
 
 // open runs Options.OnOpen; a panic in it ends the session, as
 // Cancel(Terminal) does, on its way up.
-func (s *Session) open(f func(*Session)) {
+func (s *Session) open(ctx context.Context, f func(context.Context, *Session)) {
 	ok := false
 	defer func() {
 		if !ok {
 			s.Cancel(Terminal, nil)
 		}
 	}()
-	f(s)
+	f(ctx, s)
 	ok = true
 }
 
@@ -207,7 +206,18 @@ func (s *Session) Messages() <-chan Message { return s.inbound }
 func (s *Session) send(c cmd) (uint64, error) {
 	c.id = s.nextID.Add(1)
 	if err := s.admit(&c); err != nil {
-		return c.id, s.refuse(&c, err)
+		if err != errMailboxCount && err != errMailboxBytes || s.opts.OnMessage == nil || !s.onReader() {
+			return c.id, s.refuse(&c, err)
+		}
+		// The session's own handler: what fills the mailbox is its
+		// answers, which the reader writes once the read is done. Write
+		// them now (the reader waits meanwhile: backpressure on the peer,
+		// as ever), then take the command.
+		s.mb.RunHeld(inlineSets)
+		s.mb.Hold()
+		if err := s.admit(&c); err != nil {
+			return c.id, s.refuse(&c, err)
+		}
 	}
 	if !s.mb.Send(c) {
 		// The lane has room for every admitted command and one Close, so
@@ -396,67 +406,6 @@ func (s *Session) Cancel(kind CancelKind, reply chan<- Completion) (uint64, erro
 	s.mb.SendUrgent(c)
 	return c.id, nil
 }
-
-// WriteContext writes p as a message of type typ and waits for its
-// completion. When ctx is done before the write began, the write is
-// canceled (Total's meaning, for this write only) and WriteContext returns
-// ErrCanceled wrapped with ctx's error. p must not be modified until it
-// returns.
-func (s *Session) WriteContext(ctx context.Context, typ MessageType, p []byte) error {
-	reply := make(chan Completion, 1)
-	id, err := s.Write(typ, p, reply)
-	if err != nil {
-		<-reply
-		return err
-	}
-	select {
-	case c := <-reply:
-		return c.Err
-	case <-ctx.Done():
-	}
-	s.mb.SendUrgent(cmd{kind: cmdCancelID, id: id})
-	c := <-reply
-	// The write may have been done with before the cancellation reached the
-	// actor, which then keeps the id for a write that never comes.
-	s.mb.SendUrgent(cmd{kind: cmdForgetID, id: id})
-	if c.Err == ErrCanceled {
-		return &canceledError{ctx.Err()}
-	}
-	return c.Err
-}
-
-// CloseContext starts the closing handshake and waits for it to finish, or
-// for ctx; when ctx is done first the connection is closed by force
-// (Cancel(Terminal)) and ctx's error returned. Called from the session's
-// own Options.OnMessage or OnControl, it returns ErrHandlerWait at once:
-// the handshake needs the peer's close frame, which only that handler's
-// goroutine can read (call Close and return instead).
-func (s *Session) CloseContext(ctx context.Context, reason CloseReason) error {
-	if s.onReader() {
-		return fmt.Errorf("session: CloseContext: %w", ErrHandlerWait)
-	}
-	reply := make(chan Completion, 1)
-	if _, err := s.Close(reason, reply); err != nil {
-		<-reply
-		return err
-	}
-	select {
-	case c := <-reply:
-		return c.Err
-	case <-ctx.Done():
-	}
-	s.Cancel(Terminal, nil)
-	<-reply
-	return ctx.Err()
-}
-
-type canceledError struct{ cause error }
-
-func (e *canceledError) Error() string { return "session: write canceled: " + e.cause.Error() }
-func (e *canceledError) Is(target error) bool {
-	return target == ErrCanceled
-}
-func (e *canceledError) Unwrap() error { return e.cause }
 
 // tickPeriod is how often the session looks at its reader's activity: half
 // the idle timeout, or the park delay when that is shorter; 0 when there is

@@ -2,6 +2,7 @@ package session
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -9,8 +10,10 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gobwas/ws"
 	"github.com/wsactor/wsactor/codec"
@@ -31,7 +34,7 @@ func TestValueSetInOnOpen(t *testing.T) {
 			const n = 20
 			events := make(chan string, 2*n+2)
 			opts := testOptions()
-			opts.OnOpen = func(s *Session) {
+			opts.OnOpen = func(_ context.Context, s *Session) {
 				events <- "open"
 				s.SetValue(&connState{role: s.Role()})
 			}
@@ -122,7 +125,7 @@ func TestOnOpenPanic(t *testing.T) {
 	ln := listen(t, rawConfig{})
 	opened := make(chan *Session, 1)
 	opts := testOptions()
-	opts.OnOpen = func(s *Session) {
+	opts.OnOpen = func(_ context.Context, s *Session) {
 		opened <- s
 		panic("open failed")
 	}
@@ -178,7 +181,7 @@ func TestOnOpenBeforePipelinedMessages(t *testing.T) {
 		mu.Unlock()
 	}
 	opts := testOptions()
-	opts.OnOpen = func(s *Session) {
+	opts.OnOpen = func(_ context.Context, s *Session) {
 		record("open")
 		s.SetValue(new(connState))
 	}
@@ -233,4 +236,53 @@ func TestOnOpenBeforePipelinedMessages(t *testing.T) {
 	if !slices.Equal(events, want) {
 		t.Fatalf("events %q, want %q", events, want)
 	}
+}
+
+type identityKey struct{}
+
+// OnOpen sees the request's context on Accept (what authentication
+// middleware put there) and the dial context on Dial.
+func TestOnOpenContext(t *testing.T) {
+	got := make(chan string, 2)
+	onOpen := func(ctx context.Context, s *Session) {
+		id, _ := ctx.Value(identityKey{}).(string)
+		got <- s.Role().String() + " " + id
+	}
+	srvOpts := testOptions()
+	srvOpts.OnOpen = onOpen
+	srvOpts.OnMessage = func(s *Session, m Message) { m.Release() }
+	done := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = r.WithContext(context.WithValue(r.Context(), identityKey{}, "alice")) // the middleware
+		s, err := Accept(w, r, srvOpts)
+		if err != nil {
+			return
+		}
+		<-s.Done()
+		close(done)
+	}))
+	t.Cleanup(srv.Close)
+	cliOpts := testOptions()
+	cliOpts.OnOpen = onOpen
+	ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), identityKey{}, "bob"), testTimeout)
+	defer cancel()
+	c, err := Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), cliOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"server alice": true, "client bob": true}
+	for range 2 {
+		select {
+		case g := <-got:
+			if !want[g] {
+				t.Errorf("OnOpen saw %q, want one of %v", g, want)
+			}
+			delete(want, g)
+		case <-time.After(testTimeout):
+			t.Fatal("OnOpen was not called")
+		}
+	}
+	c.Cancel(Terminal, nil)
+	<-c.Done()
+	<-done
 }

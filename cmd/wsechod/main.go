@@ -91,7 +91,9 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 	fmt.Fprintf(stdout, "wsechod listening on %s://%s%s (open %s://%s/ in a browser)\n", ws, addr, path, web, addr)
 	log.Info("listening", "addr", addr, "path", path, "tls", tlsOn,
 		"max_message", cfg.MaxMessage, "idle_timeout", cfg.IdleTimeout,
-		"handshake_timeout", cfg.HandshakeTimeout, "max_conns", cfg.MaxConns,
+		"handshake_timeout", cfg.HandshakeTimeout, "write_timeout", cfg.WriteTimeout,
+		"message_timeout", cfg.MessageTimeout, "message_min_rate", cfg.MessageMinRate,
+		"max_pending_bytes", cfg.MaxPendingBytes, "max_conns", cfg.MaxConns,
 		"broadcast", cfg.Broadcast,
 		"compression", cfg.Compression)
 
@@ -135,6 +137,10 @@ func parseFlags(args []string, stderr io.Writer) (echod.Config, options, error) 
 		IdleTimeout:      echod.DefaultIdleTimeout,
 		HandshakeTimeout: echod.DefaultHandshakeTimeout,
 		ShutdownTimeout:  echod.DefaultShutdownTimeout,
+		WriteTimeout:     echod.DefaultWriteTimeout,
+		MessageTimeout:   echod.DefaultMessageTimeout,
+		MessageMinRate:   echod.DefaultMessageMinRate,
+		MaxPendingBytes:  echod.DefaultMaxPendingBytes,
 	}
 	opt := options{level: slog.LevelInfo}
 	fs := flag.NewFlagSet("wsechod", flag.ContinueOnError)
@@ -146,6 +152,10 @@ func parseFlags(args []string, stderr io.Writer) (echod.Config, options, error) 
 	fs.Var((*byteSize)(&cfg.MaxMessage), "max-message", "largest inbound message, in `bytes` (suffixes KiB, MiB, GiB); a bigger one is closed with 1009")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "close a session that sent nothing for this `duration` (a ping goes out at half of it)")
 	fs.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", cfg.HandshakeTimeout, "bound on receiving a request's headers from the accept, and on the opening and closing handshakes")
+	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", cfg.WriteTimeout, "close a session whose write to the socket has not finished after this `duration` (the peer stopped reading)")
+	fs.DurationVar(&cfg.MessageTimeout, "message-timeout", cfg.MessageTimeout, "a message must arrive whole within this `duration` of its first byte, plus 1s per -message-min-rate bytes received; a slower one is closed with 1008")
+	fs.IntVar(&cfg.MessageMinRate, "message-min-rate", cfg.MessageMinRate, "the `bytes` per second a message in progress must keep to earn more time than -message-timeout")
+	fs.Var((*byteSize)(&cfg.MaxPendingBytes), "max-pending-bytes", "most `bytes` of writes a session holds for a peer that has not read them (suffixes KiB, MiB, GiB); a broadcast delivery beyond is dropped and counted")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "on SIGINT/SIGTERM, wait this long for the sessions to close before closing them by force")
 	fs.IntVar(&cfg.MaxConns, "max-conns", 0, "most sessions open at once; over it a handshake gets 503 (0: unlimited)")
 	fs.Var((*originList)(&cfg.Origins), "origin", "browser `origins` allowed besides the daemon's own host, as host patterns (\"*.example.com\", \"localhost:*\", \"*\"); repeat the flag or separate with commas (default: same host only)")
@@ -174,6 +184,10 @@ func parseFlags(args []string, stderr io.Writer) (echod.Config, options, error) 
 		{"-handshake-timeout", int64(cfg.HandshakeTimeout)},
 		{"-shutdown-timeout", int64(cfg.ShutdownTimeout)},
 		{"-max-message", cfg.MaxMessage},
+		{"-write-timeout", int64(cfg.WriteTimeout)},
+		{"-message-timeout", int64(cfg.MessageTimeout)},
+		{"-message-min-rate", int64(cfg.MessageMinRate)},
+		{"-max-pending-bytes", cfg.MaxPendingBytes},
 	} {
 		if d.v <= 0 {
 			fmt.Fprintf(stderr, "wsechod: %s must be more than 0\n", d.name)
@@ -187,7 +201,7 @@ func parseFlags(args []string, stderr io.Writer) (echod.Config, options, error) 
 // package leaves those out).
 func usage(fs *flag.FlagSet) {
 	w := fs.Output()
-	fmt.Fprintf(w, "Usage: wsechod [flags]\n\nwsactor's echo daemon: echoes every WebSocket message with its own type,\nserves a page at / for browsers, /healthz and /debug/vars.\n\nFlags:\n")
+	fmt.Fprintf(w, "Usage: wsechod [flags]\n\nwsactor's echo daemon: echoes every WebSocket message with its own type,\nserves a page at / for browsers, /selftest (a page that checks the daemon\nfrom a browser: text, binary, a 1 MiB message, a close), /healthz and\n/debug/vars (metrics).\n\nFlags:\n")
 	fs.VisitAll(func(f *flag.Flag) {
 		name, text := flag.UnquoteUsage(f)
 		fmt.Fprintf(w, "  -%s", f.Name)

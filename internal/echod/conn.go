@@ -1,6 +1,7 @@
 package echod
 
 import (
+	"context"
 	"errors"
 	"strconv"
 	"time"
@@ -42,9 +43,9 @@ func (s *Server) connLocked(ss *session.Session, broadcast bool) *conn {
 	return c
 }
 
-func (s *Server) onEchoOpen(ss *session.Session) { s.opened(ss, false) }
+func (s *Server) onEchoOpen(_ context.Context, ss *session.Session) { s.opened(ss, false) }
 
-func (s *Server) onBroadcastOpen(ss *session.Session) { s.opened(ss, true) }
+func (s *Server) onBroadcastOpen(_ context.Context, ss *session.Session) { s.opened(ss, true) }
 
 // opened makes the record of ss, from its Options.OnOpen: its handlers find
 // it as the session's value, with no lookup.
