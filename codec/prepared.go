@@ -17,6 +17,7 @@ import (
 type Prepared struct {
 	refs  atomic.Int32
 	op    ws.OpCode
+	rsv   byte   // RSV1 for a compressed message (PrepareCompressed)
 	frame []byte // pooled: unmasked header followed by the payload
 	hlen  int
 }
@@ -24,14 +25,21 @@ type Prepared struct {
 // Prepare encodes a whole message of type op with payload p, copying p once
 // into a pooled buffer. The result holds one reference, its creator's: call
 // Release when done with it, and Retain for each further holder.
-func Prepare(op ws.OpCode, p []byte) *Prepared {
-	h := ws.Header{Fin: true, OpCode: op, Length: int64(len(p))}
+func Prepare(op ws.OpCode, p []byte) *Prepared { return prepare(op, 0, p) }
+
+// PrepareCompressed is Prepare for a message compressed with
+// permessage-deflate: z is its compressed payload (Compress's), sent with
+// RSV1 set, to be written only to sessions that negotiated the extension.
+func PrepareCompressed(op ws.OpCode, z []byte) *Prepared { return prepare(op, RSV1, z) }
+
+func prepare(op ws.OpCode, rsv byte, p []byte) *Prepared {
+	h := ws.Header{Fin: true, Rsv: rsv, OpCode: op, Length: int64(len(p))}
 	hlen := HeaderLen(h.Length, false)
 	buf := getBuf(hlen + len(p))
 	var hb [MaxHeaderLen]byte
 	copy(buf, hb[:PutHeader(hb[:], h)])
 	copy(buf[hlen:], p)
-	pf := &Prepared{op: op, frame: buf, hlen: hlen}
+	pf := &Prepared{op: op, rsv: rsv, frame: buf, hlen: hlen}
 	pf.refs.Store(1)
 	return pf
 }
@@ -71,7 +79,7 @@ func (pf *Prepared) Frame() []byte { return pf.frame }
 // reference until b has been written and Reset.
 func (pf *Prepared) AddTo(b *Batch) {
 	if b.Role == Client {
-		b.Add(true, pf.op, 0, pf.Payload())
+		b.Add(true, pf.op, pf.rsv, pf.Payload())
 		return
 	}
 	b.AddEncoded(pf.frame)

@@ -141,7 +141,7 @@ type cmd struct {
 	stream   uint64  // cmdFrame, cmdCutStream: the MessageWriter's message
 	id       uint64
 	p        []byte
-	pf       *codec.Prepared
+	pm       *PreparedMessage
 	reason   string
 	err      error
 	reply    chan<- Completion
@@ -152,13 +152,13 @@ func newReply(ch chan<- Completion) actor.Reply[Completion] { return actor.NewRe
 // cost is the number of payload bytes c holds for the wire, as admit
 // counts them.
 func (c *cmd) cost() int64 {
-	if c.pf != nil {
-		return int64(len(c.pf.Payload()))
+	if c.pm != nil {
+		return int64(len(c.pm.plain.Payload()))
 	}
 	return int64(len(c.p))
 }
 
 // record is c as a frame of the batch, or as the record of its answer.
 func (c *cmd) record() record {
-	return record{kind: c.user, op: c.op, id: c.id, p: c.p, pf: c.pf, release: c.release, admitted: c.admitted, rb: c.rb, gen: c.gen, reply: c.reply, stream: c.stream, fin: c.fin, rsv1: c.rsv1}
+	return record{kind: c.user, op: c.op, id: c.id, p: c.p, pm: c.pm, release: c.release, admitted: c.admitted, rb: c.rb, gen: c.gen, reply: c.reply, stream: c.stream, fin: c.fin, rsv1: c.rsv1}
 }

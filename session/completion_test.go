@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/gobwas/pool/pbytes"
-	"github.com/gobwas/ws"
 	"github.com/wsactor/wsactor/codec"
 )
 
@@ -25,7 +24,7 @@ func TestCompletionsExactlyOnce(t *testing.T) {
 		total     = sessions * drivers * perDriver
 	)
 	url := echoServer(t, testOptions())
-	prepared := codec.Prepare(ws.OpText, []byte("prepared for everyone"))
+	prepared := Prepare(Text, []byte("prepared for everyone"))
 	defer prepared.Release()
 
 	ss := make([]*Session, sessions)
@@ -160,7 +159,7 @@ func TestCompletionsExactlyOnce(t *testing.T) {
 }
 
 // randomCommand issues one command of a random kind on s.
-func randomCommand(rng *rand.Rand, s *Session, prepared *codec.Prepared, reply chan<- Completion) (uint64, Kind) {
+func randomCommand(rng *rand.Rand, s *Session, prepared *PreparedMessage, reply chan<- Completion) (uint64, Kind) {
 	switch n := rng.IntN(1000); {
 	case n < 500:
 		typ := Text
@@ -238,7 +237,7 @@ func TestCompletionAfterCall(t *testing.T) {
 			name: "WritePrepared",
 			kind: KindWrite,
 			do: func(s *Session, r chan<- Completion) uint64 {
-				pf := codec.Prepare(ws.OpText, []byte("prepared"))
+				pf := Prepare(Text, []byte("prepared"))
 				defer pf.Release()
 				return idOf(s.WritePrepared(pf, r))
 			},

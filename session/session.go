@@ -290,8 +290,8 @@ func (s *Session) unadmit(c *cmd) {
 func (s *Session) refuse(c *cmd, err error) error {
 	r := c.record()
 	n, p := r.settle(err)
-	if c.pf != nil {
-		c.pf.Release()
+	if c.pm != nil {
+		c.pm.release()
 	}
 	if c.reply == nil {
 		return err
@@ -354,11 +354,12 @@ func (s *Session) WriteMessage(m *Message, reply chan<- Completion) (uint64, err
 	return s.send(c)
 }
 
-// WritePrepared queues a prepared message, encoded once for many sessions.
-// The session takes a reference to pf of its own (the caller keeps his and
-// releases it when he likes) and drops it after the completion.
-func (s *Session) WritePrepared(pf *codec.Prepared, reply chan<- Completion) (uint64, error) {
-	return s.send(cmd{kind: cmdPrepared, user: KindWrite, pf: pf.Retain(), reply: reply})
+// WritePrepared queues a prepared message, encoded once for many sessions
+// (Prepare). The session takes a reference of its own and drops it after
+// the completion: the caller releases his once, whenever he is done
+// writing it.
+func (s *Session) WritePrepared(pm *PreparedMessage, reply chan<- Completion) (uint64, error) {
+	return s.send(cmd{kind: cmdPrepared, user: KindWrite, pm: pm.retain(), reply: reply})
 }
 
 // Ping queues a ping with payload p (at most 125 bytes). p belongs to the

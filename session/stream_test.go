@@ -289,7 +289,7 @@ func TestMessageWriterUnderFire(t *testing.T) {
 		commands = 40
 	)
 	url := echoServer(t, testOptions())
-	prepared := codec.Prepare(ws.OpText, []byte("prepared"))
+	prepared := Prepare(Text, []byte("prepared"))
 	defer prepared.Release()
 	var corrupt atomic.Int64
 	var wg sync.WaitGroup

@@ -41,7 +41,7 @@ type record struct {
 	id       uint64
 	end      int64 // the batch length once this frame was added
 	p        []byte
-	pf       *codec.Prepared
+	pm       *PreparedMessage
 	reply    chan<- Completion
 }
 
@@ -188,8 +188,8 @@ func (s *Session) queue(r record) {
 			rsv = codec.RSV1
 		}
 		sc.batch.Add(r.fin, r.op, rsv, r.p)
-	case r.pf != nil:
-		r.pf.AddTo(&sc.batch)
+	case r.pm != nil:
+		r.pm.frame(s).AddTo(&sc.batch)
 	case r.op == ws.OpText || r.op == ws.OpBinary:
 		if s.deflate && r.z == nil && len(r.p) >= s.opts.Compression.threshold() {
 			if z := codec.Compress(r.p, s.opts.Compression.level()); len(z) < len(r.p) {
@@ -288,14 +288,14 @@ func (s *Session) completeRec(r *record, err error) {
 	if r.admitted {
 		r.admitted = false
 		s.outstanding.Add(-1)
-		if r.pf != nil {
-			s.pendingBytes.Add(-int64(len(r.pf.Payload())))
+		if r.pm != nil {
+			s.pendingBytes.Add(-int64(len(r.pm.plain.Payload())))
 		} else if len(r.p) > 0 {
 			s.pendingBytes.Add(-int64(len(r.p)))
 		}
 	}
-	if r.pf != nil {
-		r.pf.Release()
+	if r.pm != nil {
+		r.pm.release()
 	}
 	if r.kind == KindCancel {
 		s.cancels.Add(-1)
@@ -313,8 +313,8 @@ func (s *Session) completeRec(r *record, err error) {
 // payload its completion reports.
 func (r *record) settle(err error) (int, []byte) {
 	n := len(r.p)
-	if r.pf != nil {
-		n = len(r.pf.Payload())
+	if r.pm != nil {
+		n = len(r.pm.plain.Payload())
 	}
 	if err != nil {
 		n = 0

@@ -92,7 +92,7 @@ func TestWriteFramesOnTheWire(t *testing.T) {
 			if !bytes.Equal(got, orig) {
 				t.Fatal("fragments do not add up to the message")
 			}
-			pf := codec.Prepare(ws.OpBinary, []byte("prepared"))
+			pf := Prepare(Binary, []byte("prepared"))
 			for range 2 {
 				id, _ := s.WritePrepared(pf, reply)
 				check(t, await(t, reply), KindWrite, id, nil)

@@ -4,8 +4,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/gobwas/ws"
-	"github.com/wsactor/wsactor/codec"
 	"github.com/wsactor/wsactor/session"
 )
 
@@ -72,7 +70,7 @@ func (s *Server) onBroadcast(ss *session.Session, m session.Message) {
 	c.n.msgsIn.Add(1)
 	c.n.bytesIn.Add(size)
 	s.hub.join(c.member, ss)
-	pf := codec.Prepare(ws.OpCode(m.Type), m.Payload)
+	pf := session.Prepare(m.Type, m.Payload)
 	m.Release()
 	h := s.hub
 	h.mu.RLock()
