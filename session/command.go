@@ -162,3 +162,210 @@ func (c *cmd) cost() int64 {
 func (c *cmd) record() record {
 	return record{kind: c.user, op: c.op, id: c.id, p: c.p, pm: c.pm, release: c.release, admitted: c.admitted, rb: c.rb, gen: c.gen, reply: c.reply, stream: c.stream, fin: c.fin, rsv1: c.rsv1}
 }
+
+// send admits c (refusing it at once when the session cannot take it) and
+// queues it for the actor.
+func (s *Session) send(c cmd) (uint64, error) {
+	c.id = s.nextID.Add(1)
+	if err := s.admit(&c); err != nil {
+		if err != errMailboxCount && err != errMailboxBytes || s.opts.OnMessage == nil || !s.onReader() {
+			return c.id, s.refuse(&c, err)
+		}
+		// The session's own handler: what fills the mailbox is its
+		// answers, which the reader writes once the read is done. Write
+		// them now (the reader waits meanwhile: backpressure on the peer,
+		// as ever), then take the command.
+		s.mb.RunHeld(inlineSets)
+		s.mb.Hold()
+		if err := s.admit(&c); err != nil {
+			return c.id, s.refuse(&c, err)
+		}
+	}
+	if !s.mb.Send(c) {
+		// The lane has room for every admitted command and one Close, so
+		// this cannot happen; if it ever does, the command is still
+		// answered, never lost.
+		s.unadmit(&c)
+		return c.id, s.refuse(&c, errMailboxCount)
+	}
+	if c.reply != nil && s.opts.OnMessage != nil {
+		// A handler that asks for a completion may wait for it: the
+		// actor, held while the handler runs (actor.Hold), must not wait
+		// for the handler to return.
+		s.mb.Kick()
+	}
+	return c.id, nil
+}
+
+// admit decides whether c may be queued: the session lives, and the
+// commands and payload bytes it holds for its callers stay within
+// Options.MailboxSize and Options.MaxPendingBytes. A Close is exempt from
+// both (one at a time: a second waits for the first to reach the actor).
+func (s *Session) admit(c *cmd) error {
+	if s.mb.Stopped() {
+		return s.mb.Err()
+	}
+	if c.kind == cmdClose {
+		if !s.setOnce(flagCloseQueued) {
+			return ErrClosing
+		}
+		return nil
+	}
+	// Completions waiting in the outbox for a caller who does not drain
+	// his channel count too: otherwise such a caller grows them without
+	// bound.
+	limit := int64(s.opts.mailboxSize())
+	if int64(s.outstanding.Add(1))+int64(s.out.Pending()) > limit {
+		s.outstanding.Add(-1)
+		return errMailboxCount
+	}
+	if n := c.cost(); n > 0 {
+		// One message larger than the bound is taken when nothing else
+		// waits: the bound is on the backlog, not on a message's size.
+		if q := s.pendingBytes.Add(n); q > n && q > s.opts.maxPendingBytes() {
+			s.pendingBytes.Add(-n)
+			s.outstanding.Add(-1)
+			return errMailboxBytes
+		}
+	}
+	c.admitted = true
+	return nil
+}
+
+// unadmit gives back what admit counted for c, once c is answered.
+func (s *Session) unadmit(c *cmd) {
+	if c.admitted {
+		c.admitted = false
+		s.outstanding.Add(-1)
+		if n := c.cost(); n > 0 {
+			s.pendingBytes.Add(-n)
+		}
+	}
+}
+
+// refuse answers a command refused at the call: its payload is handed back
+// (or released, for WriteMessage), its completion is delivered as usual,
+// so that a caller who ignores the returned error and waits still gets
+// his answer, and err is returned. A caller that leaves more completions
+// undrained than refusalBacklog loses the refusals beyond (counted by
+// DroppedCompletions): the call told him, and memory stays bounded.
+func (s *Session) refuse(c *cmd, err error) error {
+	r := c.record()
+	n, p := r.settle(err)
+	if c.pm != nil {
+		c.pm.release()
+	}
+	if c.reply == nil {
+		return err
+	}
+	if s.out.Pending() >= s.refusalBacklog() {
+		s.out.Drop()
+		return err
+	}
+	s.out.Deliver(c.reply, Completion{Session: s, Kind: c.user, ID: c.id, N: n, Err: err, Payload: p})
+	return err
+}
+
+// refusalBacklog is how many completions may wait for undrained reply
+// channels before a refusal's completion is dropped: four mailboxes, so
+// that callers who issue bursts and then drain never lose one.
+func (s *Session) refusalBacklog() int { return max(4*s.opts.mailboxSize(), 256) }
+
+// DroppedCompletions returns how many completions of this session were
+// dropped: delivered to a reply channel that its owner had closed, or
+// refusals beyond what an undrained channel may hold.
+func (s *Session) DroppedCompletions() uint64 { return s.out.Dropped() }
+
+// Write queues p as one whole data message of type typ and returns the
+// command's id. p belongs to the session until the completion arrives on
+// reply: it must not be modified before. Writes go on the wire in the order
+// they were accepted and complete in that order. A nil reply discards the
+// completion.
+//
+// A command the session cannot take is refused at the call: the error
+// (ErrMailboxFull, or the session's end, which matches ErrClosed) is
+// returned, nothing is queued, and the completion, with the same error,
+// still comes on reply. A nil error means the command was accepted.
+func (s *Session) Write(typ MessageType, p []byte, reply chan<- Completion) (uint64, error) {
+	return s.send(cmd{kind: cmdWrite, user: KindWrite, op: ws.OpCode(typ), p: p, reply: reply})
+}
+
+// WriteText is Write(Text, p, reply).
+func (s *Session) WriteText(p []byte, reply chan<- Completion) (uint64, error) {
+	return s.Write(Text, p, reply)
+}
+
+// WriteBinary is Write(Binary, p, reply).
+func (s *Session) WriteBinary(p []byte, reply chan<- Completion) (uint64, error) {
+	return s.Write(Binary, p, reply)
+}
+
+// WriteMessage takes m (an inbound message from this or another session)
+// and queues it as a message of its own type, without a copy: m is emptied
+// at once, so that a deferred m.Release does nothing, and the buffer is
+// released once written (or refused). The completion's Payload is nil. An
+// empty m (already taken or released) is refused with ErrEmptyMessage.
+func (s *Session) WriteMessage(m *Message, reply chan<- Completion) (uint64, error) {
+	if m == nil || m.Type == 0 {
+		id := s.nextID.Add(1)
+		c := cmd{user: KindWrite, id: id, reply: reply}
+		return id, s.refuse(&c, ErrEmptyMessage)
+	}
+	c := cmd{kind: cmdWrite, user: KindWrite, op: ws.OpCode(m.Type), p: m.Payload, rb: m.buf, gen: m.gen, release: true, reply: reply}
+	*m = Message{}
+	return s.send(c)
+}
+
+// WritePrepared queues a prepared message, encoded once for many sessions
+// (Prepare). The session takes a reference of its own and drops it after
+// the completion: the caller releases his once, whenever he is done
+// writing it.
+func (s *Session) WritePrepared(pm *PreparedMessage, reply chan<- Completion) (uint64, error) {
+	return s.send(cmd{kind: cmdPrepared, user: KindWrite, pm: pm.retain(), reply: reply})
+}
+
+// Ping queues a ping with payload p (at most 125 bytes). p belongs to the
+// session until the completion, which comes once the ping is written (the
+// pong is reported to Options.OnControl).
+func (s *Session) Ping(p []byte, reply chan<- Completion) (uint64, error) {
+	return s.send(cmd{kind: cmdPing, user: KindPing, op: ws.OpPing, p: p, reply: reply})
+}
+
+// Close starts the closing handshake with reason. Writes accepted before go
+// first; writes and pings after complete with ErrClosing. The completion
+// arrives when the handshake is done and the connection closed (nil), or
+// with ErrCloseTimeout after the close timeout, the connection then closed
+// by force. A reason that must not be sent completes with ErrBadCloseCode
+// (or ErrControlTooLong) and sends nothing.
+//
+// Close is never refused because writes fill the mailbox; it is refused at
+// the call once the session has ended, or with ErrClosing while another
+// Close is on its way to the actor.
+func (s *Session) Close(reason CloseReason, reply chan<- Completion) (uint64, error) {
+	return s.send(cmd{kind: cmdClose, user: KindClose, code: reason.Code, reason: reason.Reason, reply: reply})
+}
+
+// Cancel cancels with kind's meaning (Total or Terminal). It does not wait
+// behind queued writes. Its own completion comes after every command it
+// canceled has completed, with a nil error; a Cancel(Terminal) of a session
+// that Cancel(Terminal) ended gets nil too, so that concurrent ones agree.
+//
+// Cancels have a lane of their own, never filled by writes: a
+// Cancel(Total) is refused (ErrMailboxFull) only when MailboxSize Cancels
+// already wait for the actor. Cancel(Terminal) is never refused: it closes
+// the connection at the call, which frees the actor from any write at
+// once.
+func (s *Session) Cancel(kind CancelKind, reply chan<- Completion) (uint64, error) {
+	c := cmd{kind: cmdCancel, user: KindCancel, cancel: kind, reply: reply}
+	c.id = s.nextID.Add(1)
+	if s.cancels.Add(1) > int32(s.opts.mailboxSize()) && kind != Terminal {
+		s.cancels.Add(-1)
+		return c.id, s.refuse(&c, errMailboxCount)
+	}
+	if kind == Terminal {
+		s.set(flagTerminal)
+		s.conn.Close() // interrupts a write in flight
+	}
+	s.mb.SendUrgent(c)
+	return c.id, nil
+}

@@ -3,7 +3,6 @@ package session
 import (
 	"time"
 
-	"github.com/wsactor/wsactor/internal/bufpool"
 	"github.com/wsactor/wsactor/internal/netpoll"
 )
 
@@ -79,40 +78,6 @@ func (s *Session) resume() {
 		s.idleTimer.Reset(p)
 	}
 	s.runReader(r)
-}
-
-// closeConn closes the connection as the session ends. While the reader
-// still runs it only half-closes (our FIN follows our last frame) and
-// leaves the rest to the reader's teardown: closing a socket that holds
-// unread bytes sends a reset, which can destroy the close frame and what
-// went before it on their way to the peer, and a peer often still sends
-// (a ping behind its close frame, the rest of what broke the protocol).
-// Cancel(Terminal), a failed write and the close timeout close at once.
-func (s *Session) closeConn() {
-	if !s.abrupt && !s.is(flagTerminal) && !s.is(flagTimedOut) &&
-		(s.park.CompareAndSwap(parkRunning, parkLinger) || s.park.CompareAndSwap(parkRequested, parkLinger)) {
-		if hc, ok := s.conn.(interface{ CloseWrite() error }); ok && hc.CloseWrite() == nil {
-			s.conn.SetReadDeadline(aLongTimeAgo) // the reader stops reading for the session
-			return
-		}
-	}
-	s.conn.Close()
-}
-
-// teardown ends the connection of a session, on the reader's goroutine, as
-// Boost.Beast's teardown does: with our FIN out, it reads and
-// drops what the peer still sends until the peer closes too or the close
-// timeout passes, then closes.
-func (s *Session) teardown() {
-	s.conn.SetReadDeadline(time.Now().Add(s.opts.closeTimeout()))
-	buf := bufpool.Get(4096)
-	for {
-		if _, err := s.conn.Read(buf); err != nil {
-			break
-		}
-	}
-	bufpool.Put(buf)
-	s.conn.Close()
 }
 
 // unpark ends the reading side of a session whose reader is parked, on the
