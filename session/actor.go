@@ -132,5 +132,5 @@ func (s *Session) refusal() error {
 		}
 		return ErrClosing
 	}
-	return s.mb.Err()
+	return s.endErr()
 }

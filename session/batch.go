@@ -25,8 +25,8 @@ type record struct {
 	close    bool    // our close frame
 	fin      bool    // a stream frame: the message's last
 	rsv1     bool    // a stream frame: the first of a compressed message
-	rb       *msgBuf // with release: the message buffer p lies in
-	gen      uint32  // rb's generation
+	ref      *msgRef // with release: the hold of the message whose payload p is
+	gen      uint32  // ref's generation, ours
 	stream   uint64  // a MessageWriter's frame: its message; 0 otherwise
 	z        []byte  // p compressed (pooled), when that pays
 	id       uint64
@@ -106,7 +106,7 @@ func (s *Session) flush() {
 	var n int64
 	var err error
 	if s.state == stateDone {
-		err = s.mb.Err()
+		err = s.endErr()
 	} else {
 		if d := s.opts.writeTimeout(s.role); d > 0 {
 			s.conn.SetWriteDeadline(time.Now().Add(d))
@@ -204,8 +204,8 @@ func (r *record) settle(err error) (int, []byte) {
 	p := r.p
 	if r.release {
 		switch {
-		case r.rb != nil:
-			r.rb.release(r.gen) // a Message's buffer
+		case r.ref != nil:
+			r.ref.release(r.gen) // a Message's buffer
 		case r.stream != 0 && cap(p) > 0:
 			bufpool.Put(p[:0]) // a MessageWriter's frame buffer
 		}

@@ -53,7 +53,7 @@ func (s *Session) cancelPending(err error, withdrawClose, keepStream bool) {
 
 func (s *Session) onCancel(c *cmd) {
 	if s.state == stateDone {
-		err := s.mb.Err()
+		err := s.endErr()
 		if c.cancel == Terminal && errors.Is(err, ErrCanceled) {
 			// The session ended as this Cancel asks: an in-flight write or
 			// the reader saw the socket it closed before it came here.

@@ -193,7 +193,7 @@ func (s *Session) fail(err error, code codec.CloseCode, answer bool) {
 			return
 		}
 	}
-	if CloseCode(err) != code && !s.is(flagCloseSent) {
+	if !s.is(flagCloseSent) {
 		err = &CloseError{Code: code, Local: true, err: err}
 	}
 	s.cancelPending(err, false, false)

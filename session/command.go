@@ -136,8 +136,8 @@ type cmd struct {
 	fin      bool // cmdFrame: the message's last frame
 	rsv1     bool // cmdFrame: the first frame of a compressed message
 	code     codec.CloseCode
-	rb       *msgBuf // with release: the message buffer the payload lies in
-	gen      uint32  // rb's generation
+	ref      *msgRef // with release: the hold of the message whose payload this is
+	gen      uint32  // ref's generation, ours
 	stream   uint64  // cmdFrame, cmdCutStream: the MessageWriter's message
 	id       uint64
 	p        []byte
@@ -160,7 +160,7 @@ func (c *cmd) cost() int64 {
 
 // record is c as a frame of the batch, or as the record of its answer.
 func (c *cmd) record() record {
-	return record{kind: c.user, op: c.op, id: c.id, p: c.p, pm: c.pm, release: c.release, admitted: c.admitted, rb: c.rb, gen: c.gen, reply: c.reply, stream: c.stream, fin: c.fin, rsv1: c.rsv1}
+	return record{kind: c.user, op: c.op, id: c.id, p: c.p, pm: c.pm, release: c.release, admitted: c.admitted, ref: c.ref, gen: c.gen, reply: c.reply, stream: c.stream, fin: c.fin, rsv1: c.rsv1}
 }
 
 // send admits c (refusing it at once when the session cannot take it) and
@@ -203,7 +203,7 @@ func (s *Session) send(c cmd) (uint64, error) {
 // both (one at a time: a second waits for the first to reach the actor).
 func (s *Session) admit(c *cmd) error {
 	if s.mb.Stopped() {
-		return s.mb.Err()
+		return s.endErr()
 	}
 	if c.kind == cmdClose {
 		if !s.setOnce(flagCloseQueued) {
@@ -311,7 +311,12 @@ func (s *Session) WriteMessage(m *Message, reply chan<- Completion) (uint64, err
 		c := cmd{user: KindWrite, id: id, reply: reply}
 		return id, s.refuse(&c, ErrEmptyMessage)
 	}
-	c := cmd{kind: cmdWrite, user: KindWrite, op: ws.OpCode(m.Type), p: m.Payload, rb: m.buf, gen: m.gen, release: true, reply: reply}
+	c := cmd{kind: cmdWrite, user: KindWrite, op: ws.OpCode(m.Type), p: m.Payload, release: true, reply: reply}
+	if m.ref != nil {
+		// The hold passes to the session: a copy of m made before can no
+		// longer release the buffer while it is being written.
+		c.ref, c.gen = m.ref, m.ref.take(m.gen)
+	}
 	*m = Message{}
 	return s.send(c)
 }

@@ -88,6 +88,10 @@ type CloseError struct {
 
 func (e *CloseError) Error() string {
 	if e.err != nil {
+		var pe *codec.ProtocolError
+		if errors.As(e.err, &pe) && pe.Code == e.Code {
+			return e.err.Error() // it names the code already
+		}
 		return fmt.Sprintf("%v (sent close %d, %s)", e.err, uint16(e.Code), e.Code)
 	}
 	by := "by peer"

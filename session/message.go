@@ -33,81 +33,118 @@ import (
 type Message struct {
 	Type MessageType
 
-	gen     uint32  // buf's generation when the message took its reference
-	buf     *msgBuf // the pooled buffer Payload lies in, or nil
+	gen     uint32  // the generation of ref that this value holds
+	ref     *msgRef // its hold on a pooled buffer, or nil
 	Payload []byte
 }
 
 // ErrReleasedTwice is the value of the panic of a Message released twice:
-// two copies of one Message value were both released (or both given to
-// WriteMessage).
+// two copies of one Message value were both released, or one was released
+// (or written again) after WriteMessage took the other.
 var ErrReleasedTwice = fmt.Errorf("session: a Message's buffer was released twice " +
-	"(two copies of one Message value were released or written; pass &m to WriteMessage, which empties m)")
+	"(a copy of a Message value was released or written after the original; pass &m to WriteMessage, which empties m)")
 
 // Release returns the payload's buffer to the pool and empties m. The
 // payload must not be used afterwards. Release of an empty Message (the
 // zero Message, or one that WriteMessage took) does nothing.
 func (m *Message) Release() {
-	if m.buf != nil {
-		m.buf.release(m.gen)
+	if m.ref != nil {
+		m.ref.release(m.gen)
 	}
 	*m = Message{}
 }
 
-// msgBuf is a pooled buffer that messages share, with a count of its
-// holders and a generation that changes each time it goes back to the
-// pool, so that a stale holder (a copy of a released Message) is caught
-// instead of taking a reference that is no longer its own. Both live in
-// one word, changed with compare-and-swap.
-type msgBuf struct {
-	b     []byte
-	state atomic.Uint64 // generation<<32 | references
+// msgRef is one message's hold on its pooled buffer, named by a
+// generation: taking the message (WriteMessage) or releasing it moves the
+// generation on, so a copy of the Message value made before no longer
+// names it, and its release or write panics with ErrReleasedTwice instead
+// of giving the buffer a second owner. The holds are pooled; a generation
+// runs on across reuses, so a copy of a message long gone cannot name the
+// hold of a new one either.
+type msgRef struct {
+	gen    atomic.Uint32
+	shared *readBuf // the read buffer the message aliases, or nil
+	own    []byte   // the message's own pooled buffer, when shared is nil
 }
 
-var msgBufs = sync.Pool{New: func() any { return new(msgBuf) }}
+var msgRefs = sync.Pool{New: func() any { return new(msgRef) }}
 
-// newMsgBuf wraps b, a pooled buffer, with one reference, and returns the
-// generation that its holders must name.
-func newMsgBuf(b []byte) (*msgBuf, uint32) {
-	mb := msgBufs.Get().(*msgBuf)
-	mb.b = b
-	gen := uint32(mb.state.Load() >> 32)
-	mb.state.Store(uint64(gen)<<32 | 1)
-	return mb, gen
+// newRef returns a hold on shared (with a reference the caller took for
+// it) or on own, and its generation.
+func newRef(shared *readBuf, own []byte) (*msgRef, uint32) {
+	r := msgRefs.Get().(*msgRef)
+	r.shared, r.own = shared, own
+	return r, r.gen.Load()
 }
 
-// retain adds a reference for a new holder; the caller holds one of gen.
-func (mb *msgBuf) retain() { mb.state.Add(1) }
+// take moves the hold from gen on and returns its new generation: the
+// holder named by gen gives it up to whoever gets the new one. A gen that
+// is not the hold's is a stale copy's: it panics.
+func (r *msgRef) take(gen uint32) uint32 {
+	if !r.gen.CompareAndSwap(gen, gen+1) {
+		panic(ErrReleasedTwice)
+	}
+	return gen + 1
+}
 
-// release drops a reference of generation gen; the last one gives the
-// buffer back and starts a new generation. A reference that is not there
-// any more panics: that is a buffer released twice.
-func (mb *msgBuf) release(gen uint32) {
-	for {
-		old := mb.state.Load()
-		refs := uint32(old)
-		if uint32(old>>32) != gen || refs == 0 {
-			panic(ErrReleasedTwice)
-		}
-		next := old - 1
-		if refs == 1 {
-			next = uint64(gen+1) << 32
-		}
-		if !mb.state.CompareAndSwap(old, next) {
-			continue
-		}
-		if refs == 1 {
-			bufpool.Put(mb.b)
-			mb.b = nil
-			msgBufs.Put(mb)
-		}
-		return
+// release ends the hold named by gen and gives the buffer back.
+func (r *msgRef) release(gen uint32) {
+	r.take(gen)
+	shared, own := r.shared, r.own
+	r.shared, r.own = nil, nil
+	msgRefs.Put(r)
+	switch {
+	case shared != nil:
+		shared.release()
+	case own != nil:
+		bufpool.Put(own)
+	}
+}
+
+// readBuf is a read's pooled buffer, shared by the messages that alias it
+// and the reader, counted so that the messages can outlive the read. Its
+// references are the session's own (one per msgRef and the reader's):
+// users reach it only through a msgRef, which cannot release twice.
+type readBuf struct {
+	b    []byte
+	refs atomic.Int32
+}
+
+var readBufs = sync.Pool{New: func() any { return new(readBuf) }}
+
+// newReadBuf wraps b with one reference: the reader's.
+func newReadBuf(b []byte) *readBuf {
+	rb := readBufs.Get().(*readBuf)
+	rb.b = b
+	rb.refs.Store(1)
+	return rb
+}
+
+func (rb *readBuf) retain() { rb.refs.Add(1) }
+
+// release drops a reference; the last one gives the buffer back.
+func (rb *readBuf) release() {
+	switch n := rb.refs.Add(-1); {
+	case n == 0:
+		bufpool.Put(rb.b)
+		rb.b = nil
+		readBufs.Put(rb)
+	case n < 0:
+		panic("session: internal error: a read buffer released more often than held")
 	}
 }
 
 // ownedMessage returns a message of type typ whose payload p lies in the
 // pooled buffer b (p is b or a part of it), with a buffer of its own.
 func ownedMessage(typ MessageType, p, b []byte) Message {
-	mb, gen := newMsgBuf(b)
-	return Message{Type: typ, Payload: p, buf: mb, gen: gen}
+	r, gen := newRef(nil, b)
+	return Message{Type: typ, Payload: p, ref: r, gen: gen}
+}
+
+// aliasMessage returns a message of type typ whose payload p lies in rb,
+// taking a reference to rb for it.
+func aliasMessage(typ MessageType, p []byte, rb *readBuf) Message {
+	rb.retain()
+	r, gen := newRef(rb, nil)
+	return Message{Type: typ, Payload: p, ref: r, gen: gen}
 }

@@ -28,7 +28,7 @@ type reader struct {
 	msg  []byte // pooled buffer of the message being gathered
 	mlen int
 
-	rb *msgBuf // the read being decoded, when its messages may alias it
+	rb *readBuf // the read being decoded, when its messages may alias it
 
 	// The read in progress, for the raw-socket path.
 	buf  []byte
@@ -39,8 +39,7 @@ type reader struct {
 	size   int
 	nctrl  int
 	ncarry int
-	held   int32  // messages handed to the handler since the actor last ran
-	rbGen  uint32 // rb's generation
+	held   int32 // messages handed to the handler since the actor last ran
 
 	carry   [codec.MaxHeaderLen]byte // a header split across reads
 	inFrame bool
@@ -110,9 +109,9 @@ func (s *Session) runReader(r *reader) {
 			var stop bool
 			if s.opts.OnMessage != nil {
 				// The handler's messages alias the read (zero copy).
-				r.rb, r.rbGen = newMsgBuf(buf[:cap(buf)])
+				r.rb = newReadBuf(buf[:cap(buf)])
 				stop = r.process(buf)
-				r.rb.release(r.rbGen)
+				r.rb.release()
 				r.rb = nil
 			} else {
 				stop = r.process(buf)
@@ -434,8 +433,7 @@ func (r *reader) endFrame(alias []byte) (stop bool) {
 			return r.fail(err)
 		}
 	} else if alias != nil {
-		m.Payload, m.buf, m.gen = alias, r.rb, r.rbGen
-		r.rb.retain()
+		m = aliasMessage(m.Type, alias, r.rb)
 	} else if r.mlen > 0 {
 		m = ownedMessage(m.Type, r.msg[:r.mlen], r.msg)
 	} else if r.msg != nil {

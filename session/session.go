@@ -195,7 +195,12 @@ func (s *Session) Done() <-chan struct{} { return s.mb.Done() }
 // started it; otherwise its cause is wrapped: ErrCanceled after
 // Cancel(Terminal), ErrCloseTimeout, ErrWriteTimeout, or the error that
 // lost the connection (CloseCode gives 1006 for those).
-func (s *Session) Err() error { return s.mb.Err() }
+func (s *Session) Err() error { return s.endErr() }
+
+// endErr is the session's end, matching ErrClosed: the actor stops itself
+// with a bare *actor.PanicError when the behavior panics, before the
+// session can say more.
+func (s *Session) endErr() error { return ended(s.mb.Err()) }
 
 // Messages returns the channel of inbound data messages, closed when the
 // reading side ends (then Err says why). Each message must be released.
