@@ -123,7 +123,14 @@ func (s *Session) flush() {
 		}
 	}
 	closeWritten := false
+	recs, done := sc.recs, -1 // a panic in one record's completion must not lose the rest
+	defer func() {
+		if done >= 0 && done < len(recs) {
+			s.completeRest(recs[done+1:], err)
+		}
+	}()
 	for i := range sc.recs {
+		done = i
 		r := &sc.recs[i]
 		e := err
 		if e != nil && n >= r.end {
@@ -138,6 +145,7 @@ func (s *Session) flush() {
 		s.completeRec(r, e)
 		sc.recs[i] = record{}
 	}
+	done = -1
 	sc.recs = sc.recs[:0]
 	sc.batch.Reset()
 	scratchPool.Put(sc)
@@ -150,6 +158,21 @@ func (s *Session) flush() {
 		// The server closes TCP first, as soon as both close frames are
 		// through (RFC 6455 section 7.1.1).
 		s.finish(s.peerClose())
+	}
+}
+
+// completeRest answers the records after one whose completion panicked
+// (the actor contains the panic and ends the session), so that each command
+// still gets its one completion.
+func (s *Session) completeRest(recs []record, err error) {
+	if err == nil {
+		err = fmt.Errorf("session: a completion panicked: %w", ErrCanceled)
+	}
+	for i := range recs {
+		func() {
+			defer func() { recover() }()
+			s.completeRec(&recs[i], err)
+		}()
 	}
 }
 

@@ -15,7 +15,24 @@ import (
 // Options configures a session. The zero value (or a nil *Options) gives
 // the defaults written beside each field. A session keeps the pointer: do
 // not change an Options value while sessions use it.
+//
+// One Options serves Accept and Dial alike: all but three fields mean the
+// same for both roles (OriginPatterns is for servers; TLSConfig and
+// NetDial are for Dial), and the defaults that differ by role say so
+// (IdleTimeout, WriteTimeout, MessageTimeout). The fields come in groups:
+//   - the handshake: Subprotocols, OriginPatterns, Header, Compression,
+//     HandshakeTimeout;
+//   - what the application does with a session: OnOpen, OnMessage,
+//     OnControl, OnClose;
+//   - bounds against the peer: MaxMessageSize, MaxFrameSize, IdleTimeout,
+//     MessageTimeout and MessageMinRate, WriteTimeout, CloseTimeout;
+//   - bounds against the session's callers: MailboxSize, MaxPendingBytes,
+//     InboundSize;
+//   - tuning: FragmentSize, ReadBufferSize, WriteCoalesce, ParkAfter;
+//   - Dial only: TLSConfig, NetDial.
 type Options struct {
+	// Handshake.
+
 	// Subprotocols lists the application protocols in order of preference.
 	// A server picks the first one the client offered; a client offers
 	// them all. Default: none.
@@ -28,23 +45,73 @@ type Options struct {
 	// Default: same host only.
 	OriginPatterns []string
 
+	// Header adds headers to the handshake: the server's response or the
+	// client's request.
+	Header http.Header
+
+	// Compression, when set, negotiates permessage-deflate (RFC 7692)
+	// without context takeover in either direction: each message is
+	// compressed on its own, so a session keeps no compression state
+	// between messages. A server accepts a client's offer (and declines
+	// one it cannot honour, such as server_max_window_bits); a client
+	// offers it. Nil: no compression, offers declined.
+	Compression *Compression
+
 	// HandshakeTimeout bounds the opening handshake and, unless
 	// CloseTimeout is set, the closing one. Default 30 s.
 	HandshakeTimeout time.Duration
 
-	// CloseTimeout bounds the closing handshake: from sending our close
-	// frame (or receiving the peer's) to the TCP teardown. It also bounds
-	// the teardown after the session fails on what the peer sent: the
-	// socket is half-closed at once and closed when the peer closes too
-	// or this timeout passes. Default: the handshake timeout.
-	CloseTimeout time.Duration
+	// What the application does with a session, each optional.
 
-	// WriteTimeout bounds each write to the socket: a write that has not
-	// finished after this long (the peer stopped reading and the socket's
-	// buffers are full) ends the session with ErrWriteTimeout and the
-	// connection closed, since part of a frame may be out. Negative
-	// disables it. Default: 10 s for servers, off for clients.
-	WriteTimeout time.Duration
+	// OnOpen, when set, is called once the opening handshake is done, on
+	// the goroutine that called Accept, AcceptConn or Dial, before the
+	// session reads a byte: the place to give the session its state
+	// (SetValue) before the first OnMessage or OnControl can ask for it.
+	// ctx is the request's context for Accept (where authentication
+	// middleware leaves the user's identity), the dial context for Dial,
+	// and context.Background() for AcceptConn; it is not the session's
+	// lifetime. Commands may be issued from it. A panic in it ends the
+	// session as Cancel(Terminal) does and goes on up to the caller.
+	OnOpen func(ctx context.Context, s *Session)
+
+	// OnMessage, when set, receives every inbound data message on the
+	// session's reader goroutine: no further goroutine, no queue. The
+	// reader waits while it runs, so a slow handler slows the peer down
+	// (TCP backpressure). The handler owns m and must call m.Release (or
+	// hand m to WriteMessage). When nil, messages go to the Messages
+	// channel.
+	//
+	// Commands the handler issues on its own session run once it returns,
+	// on the reader's goroutine, all the answers to one read in one write:
+	// so the handler must not wait for their completions (WriteContext may
+	// be used: it takes care of it). To close from a handler, call Close
+	// and return: CloseContext would wait for the peer's close frame, which
+	// the reader, busy in the handler, cannot read. A handler that must
+	// wait should hand the message to another goroutine.
+	OnMessage func(s *Session, m Message)
+
+	// OnControl, when set, observes every ping, pong and close frame
+	// received, on the reader goroutine, before the session acts on it.
+	// The payload is valid only during the call.
+	OnControl func(s *Session, op ControlOp, payload []byte)
+
+	// OnClose, when set, is called once when the session has ended, with
+	// the error Err returns, after Done is closed and every command has
+	// completed: the place for a server's bookkeeping, without a goroutine
+	// per session waiting on Done. It runs on the session's actor and must
+	// not block.
+	OnClose func(s *Session, err error)
+
+	// Bounds against the peer: what it may send, and for how long it may
+	// hold a session.
+
+	// MaxMessageSize limits an inbound message; a bigger one closes the
+	// session with 1009. Negative means no limit. Default 16 MiB.
+	MaxMessageSize int64
+
+	// MaxFrameSize limits an inbound frame. Default: no limit beyond
+	// MaxMessageSize.
+	MaxFrameSize int64
 
 	// IdleTimeout closes the session with 1001 (going away) when nothing is
 	// received for that long; after half of it without a byte a ping is
@@ -64,20 +131,21 @@ type Options struct {
 	MessageTimeout time.Duration
 	MessageMinRate int
 
-	// ParkAfter is how long a session waits without receiving a byte
-	// before its reader parks: it gives up its goroutine and its stack
-	// until bytes arrive, and one goroutine of the process waits for every
-	// parked session (Linux, plain TCP connections; elsewhere the reader
-	// stays). Negative disables parking. Default 1 s.
-	ParkAfter time.Duration
+	// WriteTimeout bounds each write to the socket: a write that has not
+	// finished after this long (the peer stopped reading and the socket's
+	// buffers are full) ends the session with ErrWriteTimeout and the
+	// connection closed, since part of a frame may be out. Negative
+	// disables it. Default: 10 s for servers, off for clients.
+	WriteTimeout time.Duration
 
-	// MaxMessageSize limits an inbound message; a bigger one closes the
-	// session with 1009. Negative means no limit. Default 16 MiB.
-	MaxMessageSize int64
+	// CloseTimeout bounds the closing handshake: from sending our close
+	// frame (or receiving the peer's) to the TCP teardown. It also bounds
+	// the teardown after the session fails on what the peer sent: the
+	// socket is half-closed at once and closed when the peer closes too
+	// or this timeout passes. Default: the handshake timeout.
+	CloseTimeout time.Duration
 
-	// MaxFrameSize limits an inbound frame. Default: no limit beyond
-	// MaxMessageSize.
-	MaxFrameSize int64
+	// Bounds against the session's callers: what it holds for them.
 
 	// MailboxSize is how many commands a session holds for its callers:
 	// accepted and not yet answered, counting the completions that wait
@@ -96,6 +164,12 @@ type Options struct {
 	// nil. Default 16.
 	InboundSize int
 
+	// Tuning.
+
+	// FragmentSize splits outgoing messages into frames of at most this
+	// many payload bytes. Default 0: one frame per message.
+	FragmentSize int
+
 	// ReadBufferSize is the size of the pooled buffer a read borrows while
 	// bytes arrive (only then: a waiting reader holds none). Default 32 KiB.
 	ReadBufferSize int
@@ -104,60 +178,14 @@ type Options struct {
 	// into one vectored write at most. Default 256 KiB.
 	WriteCoalesce int
 
-	// Compression, when set, negotiates permessage-deflate (RFC 7692)
-	// without context takeover in either direction: each message is
-	// compressed on its own, so a session keeps no compression state
-	// between messages. A server accepts a client's offer (and declines
-	// one it cannot honour, such as server_max_window_bits); a client
-	// offers it. Nil: no compression, offers declined.
-	Compression *Compression
+	// ParkAfter is how long a session waits without receiving a byte
+	// before its reader parks: it gives up its goroutine and its stack
+	// until bytes arrive, and one goroutine of the process waits for every
+	// parked session (Linux, plain TCP connections; elsewhere the reader
+	// stays). Negative disables parking. Default 1 s.
+	ParkAfter time.Duration
 
-	// FragmentSize splits outgoing messages into frames of at most this
-	// many payload bytes. Default 0: one frame per message.
-	FragmentSize int
-
-	// OnMessage, when set, receives every inbound data message on the
-	// session's reader goroutine: no further goroutine, no queue. The
-	// reader waits while it runs, so a slow handler slows the peer down
-	// (TCP backpressure). The handler owns m and must call m.Release (or
-	// hand m to WriteMessage). When nil, messages go to the Messages
-	// channel.
-	//
-	// Commands the handler issues on its own session run once it returns,
-	// on the reader's goroutine, all the answers to one read in one write:
-	// so the handler must not wait for their completions (WriteContext may
-	// be used: it takes care of it). To close from a handler, call Close
-	// and return: CloseContext would wait for the peer's close frame, which
-	// the reader, busy in the handler, cannot read. A handler that must
-	// wait should hand the message to another goroutine.
-	OnMessage func(s *Session, m Message)
-
-	// OnOpen, when set, is called once the opening handshake is done, on
-	// the goroutine that called Accept, AcceptConn or Dial, before the
-	// session reads a byte: the place to give the session its state
-	// (SetValue) before the first OnMessage or OnControl can ask for it.
-	// ctx is the request's context for Accept (where authentication
-	// middleware leaves the user's identity), the dial context for Dial,
-	// and context.Background() for AcceptConn; it is not the session's
-	// lifetime. Commands may be issued from it. A panic in it ends the
-	// session as Cancel(Terminal) does and goes on up to the caller.
-	OnOpen func(ctx context.Context, s *Session)
-
-	// OnClose, when set, is called once when the session has ended, with
-	// the error Err returns, after Done is closed and every command has
-	// completed: the place for a server's bookkeeping, without a goroutine
-	// per session waiting on Done. It runs on the session's actor and must
-	// not block.
-	OnClose func(s *Session, err error)
-
-	// OnControl, when set, observes every ping, pong and close frame
-	// received, on the reader goroutine, before the session acts on it.
-	// The payload is valid only during the call.
-	OnControl func(s *Session, op ControlOp, payload []byte)
-
-	// Header adds headers to the handshake: the server's response or the
-	// client's request.
-	Header http.Header
+	// Dial only.
 
 	// TLSConfig is used by Dial for wss:// URLs. Default: a zero
 	// tls.Config with the URL's host as ServerName.

@@ -19,11 +19,13 @@ import (
 // The creator holds one reference and calls Release once when done with
 // it; WritePrepared takes a reference of its own for each write and drops
 // it after the completion, so the creator may release at once after its
-// writes. A Release beyond the creator's panics.
+// writes. A second Release panics, whether or not writes still hold the
+// message (it never takes their references).
 type PreparedMessage struct {
-	typ   MessageType
-	plain *codec.Prepared
-	refs  atomic.Int32
+	typ      MessageType
+	plain    *codec.Prepared
+	refs     atomic.Int32
+	released atomic.Bool // the creator's Release came
 
 	zOnce sync.Once
 	z     *codec.Prepared // compressed; nil when it does not pay
@@ -44,8 +46,14 @@ func (pm *PreparedMessage) Type() MessageType { return pm.typ }
 func (pm *PreparedMessage) Len() int { return len(pm.plain.Payload()) }
 
 // Release drops the creator's reference. The buffers go back to the pool
-// once every write of the message has completed.
-func (pm *PreparedMessage) Release() { pm.release() }
+// once every write of the message has completed. A second Release panics:
+// it cannot take a reference that a write holds.
+func (pm *PreparedMessage) Release() {
+	if !pm.released.CompareAndSwap(false, true) {
+		panic("session: PreparedMessage released twice")
+	}
+	pm.release()
+}
 
 func (pm *PreparedMessage) retain() *PreparedMessage {
 	if pm.refs.Add(1) <= 1 {

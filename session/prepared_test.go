@@ -77,3 +77,33 @@ func TestPreparedReleaseTwice(t *testing.T) {
 		}()
 	}
 }
+
+// A second Release while a write holds the message panics and leaves the
+// write's reference alone: the message still goes out whole.
+func TestPreparedReleaseTwiceDuringAWrite(t *testing.T) {
+	s, p := openRaw(t, codec.Server, testOptions(), smallBuffer)
+	reply := make(chan Completion, 2)
+	_, big := blockWriter(t, s, p, reply)
+	payload := bytes.Repeat([]byte("prepared "), 100)
+	pm := Prepare(Binary, payload)
+	if _, err := s.WritePrepared(pm, reply); err != nil {
+		t.Fatal(err)
+	}
+	pm.Release()
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("a second Release did not panic")
+			}
+		}()
+		pm.Release()
+	}()
+	finishBigWrite(t, p, big)
+	await(t, reply)
+	if c := await(t, reply); c.Err != nil {
+		t.Fatalf("the prepared write: %v", c.Err)
+	}
+	if f := p.mustRead(t); !bytes.Equal(f.payload, payload) {
+		t.Fatalf("the prepared message went out as %d bytes, want its own %d", len(f.payload), len(payload))
+	}
+}
