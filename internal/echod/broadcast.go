@@ -1,6 +1,7 @@
 package echod
 
 import (
+	"errors"
 	"sync"
 	"sync/atomic"
 
@@ -15,9 +16,10 @@ type hub struct {
 
 // member is one session's place in the hub.
 type member struct {
-	s     *session.Session // guarded by hub.mu
-	slot  int              // index in hub.members; guarded by hub.mu
-	state atomic.Uint32    // memberNew, memberIn, memberGone; changed under hub.mu
+	s       *session.Session // guarded by hub.mu
+	slot    int              // index in hub.members; guarded by hub.mu
+	state   atomic.Uint32    // memberNew, memberIn, memberGone; changed under hub.mu
+	dropped atomic.Int64     // deliveries refused for a full backlog
 }
 
 const (
@@ -58,12 +60,17 @@ func (h *hub) leave(m *member) {
 }
 
 // onBroadcast sends m to every session on the hub, the sender included. The
-// message is encoded once (codec.Prepare copies the payload once into a
+// message is encoded once (session.Prepare copies the payload once into a
 // pooled frame) and every session writes the same bytes.
 //
-// A session that does not keep up drops messages: when its mailbox is full
-// its write completes with ErrMailboxFull (discarded here) instead of making
-// every sender wait for the slowest receiver.
+// A member that does not keep up loses messages instead of making every
+// sender wait for the slowest receiver: once its backlog holds
+// Config.MaxPendingBytes (or its mailbox is full), its deliveries are
+// refused at the call with session.ErrMailboxFull, and each is counted, for
+// the member (its session end line) and in broadcast_dropped. A member
+// that does not read at all is ended by the write timeout and leaves the
+// hub (Server.ended). A delivery refused because the member's session has
+// just ended is not a drop: that member is leaving.
 func (s *Server) onBroadcast(ss *session.Session, m session.Message) {
 	size := int64(len(m.Payload))
 	c := connOf(ss)
@@ -72,14 +79,24 @@ func (s *Server) onBroadcast(ss *session.Session, m session.Message) {
 	s.hub.join(c.member, ss)
 	pf := session.Prepare(m.Type, m.Payload)
 	m.Release()
+	var sent, dropped int64
 	h := s.hub
 	h.mu.RLock()
 	for _, mb := range h.members {
-		mb.s.WritePrepared(pf, nil)
+		_, err := mb.s.WritePrepared(pf, nil)
+		switch {
+		case err == nil:
+			sent++
+		case errors.Is(err, session.ErrMailboxFull):
+			mb.dropped.Add(1)
+			dropped++
+		}
 	}
-	n := int64(len(h.members))
 	h.mu.RUnlock()
 	pf.Release()
-	c.n.msgsOut.Add(n)
-	c.n.bytesOut.Add(n * size)
+	c.n.msgsOut.Add(sent)
+	c.n.bytesOut.Add(sent * size)
+	if dropped > 0 {
+		s.m.broadcastDropped.Add(dropped)
+	}
 }

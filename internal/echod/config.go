@@ -31,6 +31,31 @@ type Config struct {
 	// connection. Default 60 s.
 	IdleTimeout time.Duration
 
+	// WriteTimeout bounds each write to a session's socket: a write that
+	// has not finished after this long (the peer stopped reading and the
+	// socket's buffers are full) ends the session with
+	// session.ErrWriteTimeout and its connection closed; on /broadcast the
+	// session leaves the hub. Negative disables it. Default 5 s.
+	WriteTimeout time.Duration
+
+	// MessageTimeout and MessageMinRate bound how long a message may take
+	// to arrive once its first byte came (session.Options'): it must be
+	// whole within MessageTimeout, plus one second for every
+	// MessageMinRate bytes received, or the session is closed with 1008
+	// (policy violation). A peer that trickles a message byte by byte is
+	// cut; an honest slow sender finishes. Negative MessageTimeout
+	// disables it. Defaults: 20 s and, for a MessageMinRate of 0 or less,
+	// 500 bytes per second (the session's own, Apache mod_reqtimeout's).
+	MessageTimeout time.Duration
+	MessageMinRate int
+
+	// MaxPendingBytes bounds the payload bytes of the writes a session
+	// holds for a peer that has not read them yet: an echo or broadcast
+	// delivery beyond it is refused (a broadcast delivery is dropped and
+	// counted in broadcast_dropped). One message larger than the bound is
+	// taken when nothing else waits. Default (0 or less) 1 MiB.
+	MaxPendingBytes int64
+
 	// HandshakeTimeout bounds reading a request's headers (counted from
 	// the connection's start, so a silent connection is cut too), the
 	// opening handshake and the closing handshake. Default 10 s.
@@ -72,6 +97,10 @@ const (
 	DefaultIdleTimeout      = 60 * time.Second
 	DefaultHandshakeTimeout = 10 * time.Second
 	DefaultShutdownTimeout  = 10 * time.Second
+	DefaultWriteTimeout     = 5 * time.Second
+	DefaultMessageTimeout   = 20 * time.Second
+	DefaultMessageMinRate   = 500
+	DefaultMaxPendingBytes  = 1 << 20
 )
 
 // MaxHeaderBytes limits a request's header block; a bigger one gets 431
@@ -100,6 +129,18 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.MessageTimeout == 0 {
+		c.MessageTimeout = DefaultMessageTimeout
+	}
+	if c.MessageMinRate <= 0 {
+		c.MessageMinRate = DefaultMessageMinRate
+	}
+	if c.MaxPendingBytes <= 0 {
+		c.MaxPendingBytes = DefaultMaxPendingBytes
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

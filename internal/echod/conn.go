@@ -65,6 +65,11 @@ func connOf(ss *session.Session) *conn { return ss.Value().(*conn) }
 // one read are written on the session's reader goroutine before it reads
 // again, so a client that sends without reading is slowed down by TCP, and
 // the daemon's memory stays bounded by the read buffer and the mailbox.
+//
+// The session does not refuse a handler's answers for its own backlog (it
+// writes the answers so far first); should an echo be refused all the
+// same, it is not lost in silence: it is counted in echo_refused and the
+// session is closed with 1011.
 func (s *Server) onEcho(ss *session.Session, m session.Message) {
 	// Counted before the write: once the echo is out, a client may read
 	// the metrics.
@@ -74,8 +79,22 @@ func (s *Server) onEcho(ss *session.Session, m session.Message) {
 	c.n.bytesIn.Add(size)
 	c.n.msgsOut.Add(1)
 	c.n.bytesOut.Add(size)
-	ss.WriteMessage(&m, nil)
+	_, err := ss.WriteMessage(&m, nil)
+	if err == nil {
+		return
+	}
+	c.n.msgsOut.Add(-1)
+	c.n.bytesOut.Add(-size)
+	// Other refusals come from the session's end or its closing, which
+	// its OnClose accounts for.
+	if errors.Is(err, session.ErrMailboxFull) {
+		s.m.echoRefused.Add(1)
+		ss.Close(echoRefused, nil)
+	}
 }
+
+// echoRefused is what closes a session whose echo the session refused.
+var echoRefused = session.CloseReason{Code: codec.CloseInternalError, Reason: "echo refused: backlog over the pending-bytes bound"}
 
 func (s *Server) onEchoClose(ss *session.Session, err error) { s.ended(ss, err, false) }
 
@@ -106,6 +125,11 @@ func (s *Server) ended(ss *session.Session, err error, broadcast bool) {
 		"messages_out", c.n.msgsOut.Load(),
 		"bytes_in", c.n.bytesIn.Load(),
 		"bytes_out", c.n.bytesOut.Load(),
+	}
+	if broadcast {
+		// What this member lost for not keeping up: the operator's clue
+		// to which receiver the drops in broadcast_dropped belong.
+		attrs = append(attrs, "broadcast_dropped", c.member.dropped.Load())
 	}
 	var ce *session.CloseError
 	if errors.As(err, &ce) {

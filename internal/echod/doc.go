@@ -33,5 +33,12 @@
 // headers must arrive within the handshake timeout, counted from the
 // accept, and fit in MaxHeaderBytes. Limits on frames and messages are the
 // session's: a frame over Config.MaxMessage is refused with 1009 from its
-// header, before anything is allocated for it.
+// header, before anything is allocated for it. So are the bounds in time: a
+// message must keep a minimum rate once begun (Config.MessageTimeout and
+// MessageMinRate: a peer that trickles is closed with 1008), and a write
+// the peer does not read within Config.WriteTimeout ends its session. What
+// a session holds for a slow reader is bounded by Config.MaxPendingBytes:
+// on /broadcast, a member over it loses messages, each counted in
+// broadcast_dropped, and one that does not read at all is ended by the
+// write timeout and leaves.
 package echod

@@ -36,6 +36,8 @@ type metrics struct {
 	protocolErrors    expvar.Int
 	handshakeFailures expvar.Int
 	rejectedConns     expvar.Int // over MaxConns or during shutdown: 503
+	broadcastDropped  expvar.Int // broadcast deliveries refused: the member's backlog was full
+	echoRefused       expvar.Int // echoes refused: the session closed with 1011
 	closesByCode      expvar.Map
 
 	// The message counts of the sessions that ended; the open ones are
@@ -55,7 +57,12 @@ type namedVar struct {
 //   - sessions_open, sessions_total: sessions after their handshake
 //   - messages_in, bytes_in: data messages received (payload bytes)
 //   - messages_out, bytes_out: messages handed to sessions to write, echoes
-//     and broadcast deliveries (one per receiver)
+//     and broadcast deliveries (one per receiver that accepted it)
+//   - broadcast_dropped: broadcast deliveries refused because the member's
+//     backlog was full (Config.MaxPendingBytes, or its mailbox): messages
+//     that member never gets
+//   - echo_refused: echoes the session refused (its backlog full); each
+//     closes its session with 1011
 //   - closes_by_code: ended sessions by session.CloseCode of their end:
 //     the peer's code after a close handshake, the code sent for a protocol
 //     violation, 1001 for an idle timeout, 1006 for a connection lost
@@ -87,6 +94,8 @@ func (s *Server) initMetrics() {
 		{"protocol_errors", &m.protocolErrors},
 		{"handshake_failures", &m.handshakeFailures},
 		{"rejected_conns", &m.rejectedConns},
+		{"broadcast_dropped", &m.broadcastDropped},
+		{"echo_refused", &m.echoRefused},
 	}
 }
 

@@ -57,7 +57,11 @@ func New(cfg Config) *Server {
 		OriginPatterns:   cfg.Origins,
 		HandshakeTimeout: cfg.HandshakeTimeout,
 		IdleTimeout:      cfg.IdleTimeout,
+		WriteTimeout:     cfg.WriteTimeout,
+		MessageTimeout:   cfg.MessageTimeout,
+		MessageMinRate:   cfg.MessageMinRate,
 		MaxMessageSize:   cfg.MaxMessage,
+		MaxPendingBytes:  cfg.MaxPendingBytes,
 	}
 	if cfg.Compression {
 		opts.Compression = &session.Compression{}
