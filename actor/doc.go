@@ -10,4 +10,14 @@
 // its struct and its lanes' buffers; the buffers a burst grew are kept while
 // the actor stays busy and dropped once a few quiet wake-ups in a row show
 // it is not.
+//
+// A producer that makes bursts of messages on a goroutine of its own (a
+// connection's reader whose handler answers every message of one read) can
+// run the actor itself instead: Hold makes Send queue without starting a
+// goroutine, and RunHeld delivers what was queued on the caller's
+// goroutine, one set and one Flush for the whole burst, waiting first for
+// a goroutine that is running the actor so that the producer never outruns
+// it (backpressure). Kick ends a Hold early, for a producer that is about
+// to wait for the actor. Nothing in this protocol knows what the messages
+// are; the session package is its user.
 package actor
