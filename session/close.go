@@ -189,6 +189,7 @@ func (s *Session) fail(err error, code codec.CloseCode, answer bool) {
 	}
 	if answer && s.state == stateOpen {
 		s.mb.Drain(func(c cmd) { s.receive(c) })
+		s.flush() // written now: what follows cancels what is still queued
 		if s.state == stateDone {
 			return
 		}
@@ -225,6 +226,7 @@ func (s *Session) finish(err error) {
 	if s.hs != nil && s.hs.timer != nil {
 		s.hs.timer.Stop()
 	}
+	s.leaveGroups()
 	s.mb.Stop(err)
 	if clean {
 		s.completeClose(nil)

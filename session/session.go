@@ -41,7 +41,8 @@ type Session struct {
 	pendingBytes atomic.Int64
 	readerG      atomic.Int64 // the reader's goroutine when handlers run on it; 0 otherwise
 
-	value atomic.Pointer[any] // SetValue's
+	value   atomic.Pointer[any]         // SetValue's
+	members atomic.Pointer[memberships] // the groups it is in; nil until the first Add
 
 	inbound chan Message  // nil with Options.OnMessage
 	closing chan struct{} // with inbound: closed once our close frame is queued

@@ -1,0 +1,260 @@
+package session
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wsactor/wsactor/codec"
+)
+
+// A broadcast reaches every member once, the sender included; a session
+// that ends leaves by itself, and Remove takes one out.
+func TestGroupBroadcast(t *testing.T) {
+	g := NewGroup(nil)
+	var peers []*rawPeer
+	var members []*Session
+	for range 5 {
+		s, p := openRaw(t, codec.Server, testOptions(), rawConfig{})
+		if !g.Add(s) {
+			t.Fatal("Add of a live session = false")
+		}
+		if g.Add(s) {
+			t.Error("a second Add of the same session = true")
+		}
+		members, peers = append(members, s), append(peers, p)
+	}
+	if n := g.Broadcast(Text, []byte("to all")); n != 5 {
+		t.Fatalf("Broadcast queued for %d members, want 5", n)
+	}
+	for i, p := range peers {
+		if f := p.mustRead(t); string(f.payload) != "to all" {
+			t.Fatalf("member %d got %v", i, f)
+		}
+	}
+	members[0].Cancel(Terminal, nil)
+	awaitDone(t, members[0])
+	if !g.Remove(members[1]) || g.Remove(members[1]) {
+		t.Error("Remove: want true once, then false")
+	}
+	if n := g.Len(); n != 3 {
+		t.Fatalf("Len = %d after an end and a Remove, want 3", n)
+	}
+	if n := g.Broadcast(Binary, []byte("to the rest")); n != 3 {
+		t.Fatalf("Broadcast queued for %d members, want 3", n)
+	}
+	for _, p := range peers[2:] {
+		if f := p.mustRead(t); string(f.payload) != "to the rest" {
+			t.Fatalf("got %v", f)
+		}
+	}
+	if st := g.Stats(); st.Delivered != 8 || st.Dropped != 0 || st.Members != 3 {
+		t.Errorf("Stats = %+v, want 8 delivered, 3 members", st)
+	}
+	if g.Add(members[0]) {
+		t.Error("Add of an ended session = true")
+	}
+}
+
+// Joins from OnOpen race with sessions that end at once, leaves and
+// broadcasts: no ended session stays a member, and nothing races (-race).
+func TestGroupJoinsRaceWithEnds(t *testing.T) {
+	g := NewGroup(nil)
+	opts := testOptions()
+	opts.OnOpen = func(_ context.Context, s *Session) { g.Add(s) }
+	opts.OnMessage = func(s *Session, m Message) { m.Release() }
+	url := echoServer(t, testOptions())
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				g.Broadcast(Text, []byte("tick"))
+				runtime.Gosched()
+			}
+		}
+	})
+	var sessions []*Session
+	for i := range 40 {
+		s := dialSession(t, url, opts)
+		sessions = append(sessions, s)
+		switch i % 3 {
+		case 0:
+			s.Cancel(Terminal, nil)
+		case 1:
+			g.Remove(s)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	for i, s := range sessions {
+		if i%3 == 0 {
+			awaitDone(t, s)
+		}
+	}
+	for s := range g.Members() {
+		if s.Err() != nil {
+			t.Errorf("an ended session is still a member: %v", s.Err())
+		}
+	}
+	if want := 13; g.Len() != want {
+		t.Errorf("Len = %d, want %d (40 sessions, 14 ended, 13 removed)", g.Len(), want)
+	}
+}
+
+// Compressed and plain members get their own wire forms of one broadcast.
+func TestGroupWireForms(t *testing.T) {
+	g := NewGroup(nil)
+	z, pz := acceptCompressedRaw(t, compressedOptions())
+	plain, pp := openRaw(t, codec.Server, testOptions(), rawConfig{})
+	g.Add(z)
+	g.Add(plain)
+	payload := bytes.Repeat([]byte("compressible "), 200)
+	if n := g.Broadcast(Text, payload); n != 2 {
+		t.Fatalf("Broadcast queued for %d, want 2", n)
+	}
+	h, err := pz.readHeader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := pz.readPayload(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !h.Rsv1() || len(body) >= len(payload) {
+		t.Errorf("compressed member: RSV1 %v, %d bytes; want a compressed frame", h.Rsv1(), len(body))
+	}
+	if f := pp.mustRead(t); f.rsv != 0 || !bytes.Equal(f.payload, payload) {
+		t.Errorf("plain member: rsv %d, %d bytes; want the plain message", f.rsv, len(f.payload))
+	}
+}
+
+// A member that does not read: under DropSlow its broadcasts beyond the
+// backlog are dropped and counted while the others get every one, and the
+// memory it holds stays bounded whatever the number of broadcasts; under
+// CloseSlow it is closed with 1013.
+func TestGroupSlowMember(t *testing.T) {
+	for _, policy := range []SlowPolicy{DropSlow, CloseSlow} {
+		t.Run(fmt.Sprint(policy), func(t *testing.T) {
+			g := NewGroup(&GroupOptions{MaxBacklog: 256 << 10, SlowPolicy: policy})
+			slow, _ := openRaw(t, codec.Server, testOptions(), smallBuffer) // never read
+			fast, pf := openRaw(t, codec.Server, testOptions(), rawConfig{})
+			g.Add(slow)
+			g.Add(fast)
+			// The reading member's reader reports its progress, and the
+			// publisher keeps within 8 messages of it, so that only the
+			// member that does not read falls behind.
+			progress := make(chan int, 1)
+			received := make(chan int, 1)
+			go func() {
+				n := 0
+				for {
+					if _, err := pf.read(); err != nil {
+						received <- n
+						return
+					}
+					n++
+					select {
+					case <-progress:
+					default:
+					}
+					progress <- n
+				}
+			}()
+			const broadcasts = 3000
+			payload := make([]byte, 4096) // 12 MiB in all: more than the kernel's buffers take
+			var peak int64
+			read := 0
+			for i := range broadcasts {
+				for read < i-8 {
+					select {
+					case read = <-progress:
+					case <-time.After(testTimeout):
+						t.Fatalf("the reading member is stuck at %d of %d", read, i)
+					}
+				}
+				g.Broadcast(Binary, payload)
+				if i%100 == 0 {
+					peak = max(peak, slow.pendingBytes.Load())
+				}
+			}
+			if peak > 256<<10+4096 {
+				t.Errorf("the slow member held %d bytes, over its backlog of 256 KiB", peak)
+			}
+			st := g.Stats()
+			switch policy {
+			case DropSlow:
+				if st.Dropped == 0 || st.SlowClosed != 0 {
+					t.Errorf("Stats = %+v, want drops and no close", st)
+				}
+			case CloseSlow:
+				if st.SlowClosed != 1 {
+					t.Errorf("Stats = %+v, want the slow member closed once", st)
+				}
+			}
+			for read < broadcasts {
+				select {
+				case read = <-progress:
+				case <-time.After(testTimeout):
+					t.Fatalf("the reading member got %d of %d broadcasts", read, broadcasts)
+				}
+			}
+			fast.CloseNow()
+			if n := <-received; n < broadcasts {
+				t.Errorf("the reading member got %d of %d broadcasts", n, broadcasts)
+			}
+		})
+	}
+}
+
+func (p SlowPolicy) String() string {
+	if p == CloseSlow {
+		return "CloseSlow"
+	}
+	return "DropSlow"
+}
+
+// Rooms are made on the first join and dropped with their last member.
+func TestRooms(t *testing.T) {
+	r := NewRooms(nil)
+	a, pa := openRaw(t, codec.Server, testOptions(), rawConfig{})
+	b, _ := openRaw(t, codec.Server, testOptions(), rawConfig{})
+	if _, ok := r.Join("lobby", a); !ok {
+		t.Fatal("Join = false")
+	}
+	r.Join("lobby", b)
+	r.Join("other", b)
+	if r.Len() != 2 {
+		t.Fatalf("Len = %d, want 2 rooms", r.Len())
+	}
+	if n := r.Broadcast("lobby", Text, []byte("hi")); n != 2 {
+		t.Fatalf("Broadcast to lobby queued for %d, want 2", n)
+	}
+	if f := pa.mustRead(t); string(f.payload) != "hi" {
+		t.Fatalf("got %v", f)
+	}
+	b.Cancel(Terminal, nil)
+	awaitDone(t, b)
+	if r.Get("other") != nil || r.Len() != 1 {
+		t.Errorf("the room whose last member ended is still there (%d rooms)", r.Len())
+	}
+	a.Cancel(Terminal, nil)
+	awaitDone(t, a)
+	deadline := time.Now().Add(testTimeout)
+	for r.Len() != 0 && time.Now().Before(deadline) {
+		runtime.Gosched()
+	}
+	if r.Len() != 0 {
+		t.Errorf("%d rooms left with no member", r.Len())
+	}
+	if st := r.Stats(); st.Delivered != 2 {
+		t.Errorf("Stats = %+v, want the 2 deliveries of the dropped rooms", st)
+	}
+}
