@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -234,7 +235,7 @@ func TestRooms(t *testing.T) {
 	if r.Len() != 2 {
 		t.Fatalf("Len = %d, want 2 rooms", r.Len())
 	}
-	if n := r.Broadcast("lobby", Text, []byte("hi")); n != 2 {
+	if n, _ := r.Publish("lobby", Text, []byte("hi")); n != 2 {
 		t.Fatalf("Broadcast to lobby queued for %d, want 2", n)
 	}
 	if f := pa.mustRead(t); string(f.payload) != "hi" {
@@ -256,5 +257,111 @@ func TestRooms(t *testing.T) {
 	}
 	if st := r.Stats(); st.Delivered != 2 {
 		t.Errorf("Stats = %+v, want the 2 deliveries of the dropped rooms", st)
+	}
+}
+
+// memBroker is an in-memory Broker between the Rooms of one test: what a
+// node publishes reaches every other node subscribed to the room.
+type memBroker struct {
+	mu    *sync.Mutex
+	subs  map[string]map[*memBroker]func(MessageType, []byte)
+	fail  bool
+	calls []string
+}
+
+func newMemBrokers(n int) []*memBroker {
+	mu := new(sync.Mutex)
+	subs := map[string]map[*memBroker]func(MessageType, []byte){}
+	var bs []*memBroker
+	for range n {
+		bs = append(bs, &memBroker{mu: mu, subs: subs})
+	}
+	return bs
+}
+
+func (b *memBroker) Publish(room string, typ MessageType, p []byte) error {
+	b.mu.Lock()
+	if b.fail {
+		b.mu.Unlock()
+		return fmt.Errorf("broker down")
+	}
+	var deliver []func(MessageType, []byte)
+	for node, f := range b.subs[room] {
+		if node != b {
+			deliver = append(deliver, f)
+		}
+	}
+	b.mu.Unlock()
+	for _, f := range deliver {
+		f(typ, p)
+	}
+	return nil
+}
+
+func (b *memBroker) Subscribe(room string, deliver func(MessageType, []byte)) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.subs[room] == nil {
+		b.subs[room] = map[*memBroker]func(MessageType, []byte){}
+	}
+	b.subs[room][b] = deliver
+	b.calls = append(b.calls, "sub "+room)
+	return nil
+}
+
+func (b *memBroker) Unsubscribe(room string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.subs[room], b)
+	b.calls = append(b.calls, "unsub "+room)
+	return nil
+}
+
+// Rooms on two nodes share a room through a broker: a message published on
+// one reaches the members on both, each once; a node is subscribed while
+// it has members; a broker that refuses loses the message, counted.
+func TestRoomsAcrossNodes(t *testing.T) {
+	brokers := newMemBrokers(2)
+	nodeA := NewRooms(&RoomsOptions{Broker: brokers[0]})
+	nodeB := NewRooms(&RoomsOptions{Broker: brokers[1]})
+	a, pa := openRaw(t, codec.Server, testOptions(), rawConfig{})
+	b, pb := openRaw(t, codec.Server, testOptions(), rawConfig{})
+	nodeA.Join("lobby", a)
+	nodeB.Join("lobby", b)
+	if n, err := nodeA.Publish("lobby", Text, []byte("from A")); n != 1 || err != nil {
+		t.Fatalf("Publish = %d, %v; want 1 local member, nil", n, err)
+	}
+	for name, p := range map[string]*rawPeer{"A": pa, "B": pb} {
+		if f := p.mustRead(t); string(f.payload) != "from A" {
+			t.Fatalf("member on %s got %v", name, f)
+		}
+	}
+	brokers[0].mu.Lock()
+	brokers[0].fail = true
+	brokers[0].mu.Unlock()
+	if _, err := nodeA.Publish("lobby", Text, []byte("lost")); err == nil {
+		t.Error("Publish through a failing broker returned nil")
+	}
+	brokers[0].mu.Lock()
+	brokers[0].fail = false
+	brokers[0].mu.Unlock()
+	nodeA.Publish("lobby", Text, []byte("after"))
+	if f := pb.mustRead(t); string(f.payload) != "after" {
+		t.Fatalf("member on B got %v, want the next message (the lost one never comes)", f)
+	}
+	if f := pa.mustRead(t); string(f.payload) != "lost" {
+		t.Fatalf("member on A got %v, want the local delivery of the lost message", f)
+	}
+	st := nodeA.Stats()
+	if st.Published != 2 || st.Lost != 1 || nodeB.Stats().Remote != 2 {
+		t.Errorf("stats A %+v, B %+v; want 2 published, 1 lost, 2 remote", st, nodeB.Stats())
+	}
+	b.Cancel(Terminal, nil)
+	awaitDone(t, b)
+	brokers[1].mu.Lock()
+	calls := slices.Clone(brokers[1].calls)
+	brokers[1].mu.Unlock()
+	if want := []string{"sub lobby", "unsub lobby"}; !slices.Equal(calls, want) {
+		t.Errorf("node B's broker calls %v, want %v", calls, want)
 	}
 }

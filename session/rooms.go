@@ -3,19 +3,69 @@ package session
 import (
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 )
 
 // Rooms is a registry of named groups: a room is made when its first
 // session joins and dropped when its last member leaves, so that a registry
 // of many short-lived rooms holds only the live ones. The names are spread
 // over shards, each with its own lock. Rooms is safe for concurrent use.
+//
+// With a Broker, a room spans nodes (daemons): Publish delivers to the
+// local members and hands the message to the broker for the other nodes,
+// and the node is subscribed to a room while the room has local members.
 type Rooms struct {
 	opts   GroupOptions
+	broker Broker
 	seed   maphash.Seed
 	shards [roomShards]roomShard
 
+	published atomic.Uint64 // messages handed to the broker
+	lost      atomic.Uint64 // messages the broker refused
+	remote    atomic.Uint64 // messages that came from other nodes
+
 	mu   sync.Mutex
 	gone GroupStats // the counts of the rooms dropped
+}
+
+// Broker carries the messages of rooms between nodes: an existing
+// messaging system (a NATS broker lives in the module
+// github.com/wsactor/wsactor/broker/nats), so that a room's members may be
+// spread over several daemons. Delivery is at most once: a message the
+// broker cannot take is lost and counted (RoomsStats.Lost), never retried.
+// The runtime depends on no broker; without one, Rooms is one node's.
+type Broker interface {
+	// Publish hands a message of room to the other nodes subscribed to
+	// it; this node's own subscription must not receive it back. It must
+	// keep the order of the messages of one publisher, and not block for
+	// long: an error means the message is lost.
+	Publish(room string, typ MessageType, p []byte) error
+	// Subscribe makes the node receive the messages that other nodes
+	// publish to room: deliver is called with each, in order, until
+	// Unsubscribe. p is valid only during the call. Subscribe and
+	// Unsubscribe are called under the lock of the room's name, so they
+	// must not wait for the network (queue the request and return).
+	Subscribe(room string, deliver func(typ MessageType, p []byte)) error
+	// Unsubscribe stops what Subscribe started.
+	Unsubscribe(room string) error
+}
+
+// RoomsOptions configures Rooms.
+type RoomsOptions struct {
+	// Group configures every room.
+	Group GroupOptions
+	// Broker, when set, makes the rooms span the nodes that share it.
+	Broker Broker
+}
+
+// RoomsStats are the counts of a registry: its rooms' together, those
+// already dropped included, and the broker's.
+type RoomsStats struct {
+	GroupStats
+	Rooms     int    // rooms with local members now
+	Published uint64 // messages handed to the broker
+	Lost      uint64 // messages the broker refused (at most once: never retried)
+	Remote    uint64 // messages from other nodes delivered here
 }
 
 const roomShards = 64
@@ -25,11 +75,11 @@ type roomShard struct {
 	rooms map[string]*Group
 }
 
-// NewRooms returns an empty registry whose rooms are made with opts.
-func NewRooms(opts *GroupOptions) *Rooms {
+// NewRooms returns an empty registry.
+func NewRooms(opts *RoomsOptions) *Rooms {
 	r := &Rooms{seed: maphash.MakeSeed()}
 	if opts != nil {
-		r.opts = *opts
+		r.opts, r.broker = opts.Group, opts.Broker
 	}
 	return r
 }
@@ -59,6 +109,12 @@ func (r *Rooms) Join(name string, s *Session) (room *Group, ok bool) {
 			sh.rooms = make(map[string]*Group)
 		}
 		sh.rooms[name] = g
+		if r.broker != nil {
+			r.broker.Subscribe(name, func(typ MessageType, p []byte) {
+				r.remote.Add(1)
+				g.Broadcast(typ, p)
+			})
+		}
 	}
 	return g, ok
 }
@@ -69,6 +125,9 @@ func (r *Rooms) drop(name string, g *Group) {
 	sh.mu.Lock()
 	if sh.rooms[name] == g && g.Len() == 0 {
 		delete(sh.rooms, name)
+		if r.broker != nil {
+			r.broker.Unsubscribe(name)
+		}
 		st := g.Stats()
 		r.mu.Lock()
 		r.gone.Delivered += st.Delivered
@@ -116,14 +175,24 @@ func (r *Rooms) Names() []string {
 	return names
 }
 
-// Broadcast sends a message to the room called name, and returns how many
-// members it was queued for (0 when the room has none).
-func (r *Rooms) Broadcast(name string, typ MessageType, p []byte) int {
+// Publish sends a message to the room called name: to its local members,
+// and through the broker, if any, to its members on other nodes. It
+// returns how many local members it was queued for, and the broker's
+// error (the message is then lost for the other nodes, and counted).
+func (r *Rooms) Publish(name string, typ MessageType, p []byte) (int, error) {
+	var err error
+	if r.broker != nil {
+		if err = r.broker.Publish(name, typ, p); err != nil {
+			r.lost.Add(1)
+		} else {
+			r.published.Add(1)
+		}
+	}
 	g := r.Get(name)
 	if g == nil {
-		return 0
+		return 0, err
 	}
-	return g.Broadcast(typ, p)
+	return g.Broadcast(typ, p), err
 }
 
 // Close closes every member of every room with reason (a graceful
@@ -138,15 +207,16 @@ func (r *Rooms) Close(reason CloseReason) int {
 	return n
 }
 
-// Stats returns the counts of every room together, those already dropped
-// included.
-func (r *Rooms) Stats() GroupStats {
+// Stats returns the registry's counts.
+func (r *Rooms) Stats() RoomsStats {
 	r.mu.Lock()
-	t := r.gone
+	t := RoomsStats{GroupStats: r.gone}
 	r.mu.Unlock()
+	t.Published, t.Lost, t.Remote = r.published.Load(), r.lost.Load(), r.remote.Load()
 	for _, name := range r.Names() {
 		if g := r.Get(name); g != nil {
 			s := g.Stats()
+			t.Rooms++
 			t.Members += s.Members
 			t.Delivered += s.Delivered
 			t.Dropped += s.Dropped
