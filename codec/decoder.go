@@ -67,7 +67,10 @@ type Decoder struct {
 // frames before it, and accounts a data frame to its message. It returns a
 // *ProtocolError for a violation; the connection must then be failed with
 // its code.
-func (d *Decoder) Begin(h ws.Header) error {
+func (d *Decoder) Begin(h ws.Header) error { return d.begin(&h) }
+
+// begin is Begin on a header it reads in place (see parseHeader).
+func (d *Decoder) begin(h *ws.Header) error {
 	rsv := h.Rsv
 	if d.Deflate {
 		rsv &^= RSV1
@@ -87,12 +90,12 @@ func (d *Decoder) Begin(h ws.Header) error {
 		if h.Length > ws.MaxControlFramePayloadSize {
 			return ErrControlTooLong
 		}
-		return d.checkMask(h)
+		return d.checkMask(h.Masked)
 	case ws.OpText, ws.OpBinary, ws.OpContinuation:
 	default:
 		return ErrReservedOpcode
 	}
-	if err := d.checkMask(h); err != nil {
+	if err := d.checkMask(h.Masked); err != nil {
 		return err
 	}
 	if h.OpCode == ws.OpContinuation {
@@ -136,11 +139,11 @@ func (d *Decoder) maxMessage() int64 {
 	return d.MaxMessage
 }
 
-func (d *Decoder) checkMask(h ws.Header) error {
+func (d *Decoder) checkMask(masked bool) error {
 	switch {
-	case d.Role == Server && !h.Masked:
+	case d.Role == Server && !masked:
 		return ErrMaskRequired
-	case d.Role == Client && h.Masked:
+	case d.Role == Client && masked:
 		return ErrMaskUnexpected
 	}
 	return nil
