@@ -16,20 +16,20 @@ type Frame struct {
 	Payload []byte
 }
 
-// Reader decodes frames from an io.Reader through a pooled buffer, checking
-// each one with its Decoder. A frame that fits in the buffer is returned in
-// place, without a copy; a larger one is gathered in a pooled buffer that
-// grows only as its bytes arrive, so a peer that declares a huge length and
-// sends little costs little; it is kept for later large frames until
-// Release. Payloads are unmasked and text is checked as bytes arrive, so
-// invalid UTF-8 fails before the rest of its frame is read.
+// Reader decodes frames from an io.Reader, one whole frame per call: it is
+// the pull form of Parser, which does the parsing and the checks. It reads
+// into a pooled buffer; a frame that fits in the buffer is returned in place,
+// without a copy; a larger one is gathered in a pooled buffer that grows only
+// as its bytes arrive, so a peer that declares a huge length and sends little
+// costs little; it is kept for later large frames until Release. Payloads
+// are unmasked and text is checked as bytes arrive, so invalid UTF-8 fails
+// before the rest of its frame is read.
 type Reader struct {
-	Decoder
-
+	p      Parser
 	src    io.Reader
 	srcErr error  // the source's first error, returned once buffered bytes run out
 	err    error  // the error that ended the stream, returned by every later call
-	buf    []byte // pooled read buffer; buf[r:w] holds unread bytes
+	buf    []byte // pooled read buffer; buf[r:w] holds bytes not yet parsed
 	r, w   int
 	big    []byte // pooled payload buffer for frames larger than buf, kept for the next one
 }
@@ -38,9 +38,9 @@ type Reader struct {
 // before the Reader gives up with io.ErrNoProgress, as bufio does.
 const maxEmptyReads = 100
 
-// NewReader returns a Reader of src for d's role and limits with a pooled
-// read buffer of size bytes (DefaultReadBuffer when size <= 0). Release
-// returns its buffers to the pool.
+// NewReader returns a Reader of src that checks frames with d (its role and
+// limits), with a pooled read buffer of size bytes (DefaultReadBuffer when
+// size <= 0). Release returns its buffers to the pool.
 func NewReader(src io.Reader, d Decoder, size int) *Reader {
 	if size <= 0 {
 		size = DefaultReadBuffer
@@ -48,7 +48,7 @@ func NewReader(src io.Reader, d Decoder, size int) *Reader {
 	if size < MaxHeaderLen {
 		size = MaxHeaderLen
 	}
-	return &Reader{Decoder: d, src: src, buf: getBuf(size)}
+	return &Reader{p: Parser{Decoder: d}, src: src, buf: getBuf(size)}
 }
 
 // Buffered returns the number of bytes read from the source and not yet
@@ -79,110 +79,104 @@ func (r *Reader) NextFrame() (Frame, error) {
 }
 
 func (r *Reader) next(f *Frame) error {
-	h, err := r.header()
+	first, last, err := r.header()
 	if err != nil {
 		return err
 	}
-	if err := r.Begin(h); err != nil {
-		return err
-	}
-	f.Header = h
+	h := &r.p.h
 	var p []byte
 	if h.Length <= int64(len(r.buf)) {
-		p, err = r.small(h)
+		p, err = r.small(first, last)
 	} else {
-		p, err = r.large(h)
+		p, err = r.large(first)
 	}
 	if err != nil {
 		return err
 	}
-	f.Payload = p
-	switch h.OpCode {
-	case ws.OpClose:
+	if h.OpCode == ws.OpClose {
 		if _, _, err := ParseClosePayload(p); err != nil {
 			return err
 		}
-	case ws.OpText, ws.OpBinary, ws.OpContinuation:
-		if _, err := r.End(); err != nil {
-			return err
-		}
 	}
+	f.Header, f.Payload = *h, p
 	return nil
 }
 
-// header reads and parses the next frame header.
-func (r *Reader) header() (ws.Header, error) {
+// header reads until the parser completes the next frame's header and
+// returns the payload of the frame's first chunk, which lies just before
+// buf[r], and whether it ends the frame.
+func (r *Reader) header() (first []byte, last bool, err error) {
 	for {
-		h, n, err := ParseHeader(r.buf[r.r:r.w])
-		if err != nil {
-			return ws.Header{}, err
-		}
-		if n > 0 {
+		if r.r < r.w {
+			c, n, ok, err := r.p.Next(r.buf[r.r:r.w])
 			r.r += n
-			return h, nil
+			if err != nil || ok {
+				return c.Payload, c.Last, err
+			}
 		}
-		if len(r.buf)-r.r < MaxHeaderLen {
-			r.w = copy(r.buf, r.buf[r.r:r.w])
-			r.r = 0
-		}
-		m, err := r.read(r.buf[r.w:])
-		r.w += m
+		// The parser holds any part of a header: the buffer is free.
+		r.r, r.w = 0, 0
+		m, err := r.read(r.buf)
+		r.w = m
 		if m == 0 && err != nil {
-			if err == io.EOF && r.r != r.w {
+			if err == io.EOF && r.p.InFrame() {
 				err = io.ErrUnexpectedEOF
 			}
-			return ws.Header{}, err
+			return nil, false, err
 		}
 	}
 }
 
-// small reads a payload that fits in the read buffer and returns it in place.
-func (r *Reader) small(h ws.Header) ([]byte, error) {
-	n := int(h.Length)
-	if len(r.buf)-r.r < n {
-		r.w = copy(r.buf, r.buf[r.r:r.w])
-		r.r = 0
-	}
-	for done := 0; ; {
-		if have := min(r.w-r.r, n); have > done {
-			if err := r.accept(h, r.buf[r.r+done:r.r+have], done); err != nil {
-				return nil, err
-			}
-			done = have
-		}
-		if done == n {
-			break
+// small reads the rest of a payload that fits in the read buffer and returns
+// it in place; first is the payload of the frame's first chunk, and last
+// whether it ends the frame.
+func (r *Reader) small(first []byte, last bool) ([]byte, error) {
+	n := int(r.p.h.Length)
+	start := r.r - len(first)
+	for !last {
+		// The chunk took every buffered byte: make room for the rest of the
+		// payload behind what came of it.
+		if len(r.buf)-start < n {
+			r.w = copy(r.buf, r.buf[start:r.w])
+			start, r.r = 0, r.w
 		}
 		m, err := r.read(r.buf[r.w:])
 		r.w += m
 		if m == 0 && err != nil {
 			return nil, unexpected(err)
 		}
+		c, k, _, err := r.p.Next(r.buf[r.r:r.w])
+		r.r += k
+		if err != nil {
+			return nil, err
+		}
+		last = c.Last
 	}
-	p := r.buf[r.r : r.r+n : r.r+n]
-	r.r += n
-	return p, nil
+	return r.buf[start : start+n : start+n], nil
 }
 
-// large gathers a payload longer than the read buffer in r.big. The buffer
-// starts at twice the read buffer (or the payload, if shorter) and doubles
-// only when full, so its capacity stays within twice the bytes received (or
-// twice the read buffer).
-func (r *Reader) large(h ws.Header) ([]byte, error) {
-	if h.Length > math.MaxInt {
+// large gathers a payload longer than the read buffer in r.big; first is
+// the payload of the frame's first chunk. The buffer starts at twice the read buffer (or the
+// payload, if shorter) and doubles only when full, so its capacity stays
+// within twice the bytes received (or twice the read buffer). The rest of
+// the payload is read straight into it and parsed there.
+func (r *Reader) large(first []byte) ([]byte, error) {
+	if r.p.h.Length > math.MaxInt {
 		return nil, ErrFrameTooBig
 	}
-	n := int(h.Length)
+	n := int(r.p.h.Length)
 	big := r.big
 	if first := min(n, 2*len(r.buf)); cap(big) < first {
 		putBuf(big)
 		big = getBuf(first)
 	}
 	big = big[:cap(big)]
-	got := copy(big, r.buf[r.r:r.w])
+	// The frame is longer than the buffer, so its first chunk took every
+	// buffered byte.
+	got := copy(big, first)
 	r.r, r.w = 0, 0
-	err := r.accept(h, big[:got], 0)
-	for err == nil && got < n {
+	var err error
+	for got < n {
 		if got == len(big) {
 			grown := getBuf(min(2*len(big), n))
 			grown = grown[:cap(grown)]
@@ -191,10 +185,16 @@ func (r *Reader) large(h ws.Header) ([]byte, error) {
 			big = grown
 		}
 		m, rerr := r.read(big[got:min(len(big), n)])
-		err = r.accept(h, big[got:got+m], got)
-		got += m
-		if err == nil && m == 0 && rerr != nil {
+		if m > 0 {
+			// Never more than the frame's rest: the parser takes it all.
+			if _, _, _, err = r.p.Next(big[got : got+m]); err != nil {
+				break
+			}
+			got += m
+		}
+		if m == 0 && rerr != nil {
 			err = unexpected(rerr)
+			break
 		}
 	}
 	r.big = big
@@ -202,18 +202,6 @@ func (r *Reader) large(h ws.Header) ([]byte, error) {
 		return nil, err
 	}
 	return big[:n:n], nil
-}
-
-// accept unmasks the payload bytes p found at offset off of the current
-// frame and, for a data frame, feeds them to the decoder's text check.
-func (r *Reader) accept(h ws.Header, p []byte, off int) error {
-	if h.Masked {
-		ws.Cipher(p, h.Mask, off)
-	}
-	if h.OpCode.IsControl() {
-		return nil
-	}
-	return r.Data(p)
 }
 
 // read reads once from the source into p. The first error the source

@@ -375,10 +375,12 @@ func fuzzReaderConfig(cfg byte) (d codec.Decoder, bufSize int, oneByte bool) {
 	return d, bufSize, cfg&32 != 0
 }
 
-// FuzzReadFrame decodes arbitrary bytes as both roles until an error. No
-// input may panic or hang, every error must be a protocol error or an end of
-// stream, and the decoder must not allocate on a length it was only told:
-// its payload buffer stays within twice the bytes it read (or twice its read
+// FuzzReadFrame decodes arbitrary bytes as both roles until an error,
+// through Reader and so through Parser, which Reader feeds each read (whole,
+// or one byte at a time, which cuts every header and payload). No input may
+// panic or hang, every error must be a protocol error or an end of stream,
+// and the decoder must not allocate on a length it was only told: its
+// payload buffer stays within twice the bytes it read (or twice its read
 // buffer), and the heap grows by at most a small constant plus four times the
 // input (a buffer that doubles as bytes arrive costs twice its final size in
 // all).
