@@ -17,12 +17,8 @@ import (
 // reader is the read side's state, owned by the reader goroutine. It lives
 // only while the goroutine does.
 type reader struct {
-	s   *Session
-	dec codec.Decoder
-
-	h       ws.Header
-	need    int64 // payload bytes of the current frame still to come
-	maskPos int
+	s *Session
+	p codec.Parser // frames, checked as they arrive; its Decoder holds the message's state
 
 	ctrl []byte // pooled while a control frame arrives
 	msg  []byte // pooled buffer of the message being gathered
@@ -38,21 +34,17 @@ type reader struct {
 
 	size   int
 	nctrl  int
-	ncarry int
 	held   int32 // messages handed to the handler since the actor last ran
-
-	carry   [codec.MaxHeaderLen]byte // a header split across reads
-	inFrame bool
-	closed  bool // the peer's close frame came: drop whatever follows
+	closed bool  // the peer's close frame came: drop whatever follows
 }
 
 func (s *Session) readLoop() {
-	r := &reader{s: s, dec: codec.Decoder{
+	r := &reader{s: s, p: codec.Parser{Decoder: codec.Decoder{
 		Role:       s.role,
 		MaxMessage: s.opts.MaxMessageSize,
 		Deflate:    s.deflate,
 		MaxFrame:   s.opts.MaxFrameSize,
-	}}
+	}}}
 	r.fn = r.rawRead
 	s.runReader(r)
 }
@@ -148,7 +140,7 @@ func (r *reader) progress(n int) {
 		return
 	}
 	due := s.msgDue.Load()
-	if !r.inFrame && r.ncarry == 0 && !r.dec.InMessage() {
+	if !r.p.InFrame() && !r.p.InMessage() {
 		if due != 0 {
 			s.msgDue.Store(0)
 		}
@@ -183,9 +175,9 @@ func (r *reader) release() {
 // otherwise it reads into a buffer it holds while it waits.
 func (r *reader) read() ([]byte, error) {
 	r.size = r.s.opts.readBufferSize()
-	if r.need > int64(r.size) {
+	if need := r.p.Remaining(); need > int64(r.size) {
 		// A large payload is on its way: read more of it per call.
-		r.size = int(min(r.need+codec.MaxHeaderLen, 256<<10))
+		r.size = int(min(need+codec.MaxHeaderLen, 256<<10))
 	}
 	if r.s.raw == nil {
 		buf := bufpool.Get(r.size)
@@ -262,99 +254,58 @@ func (r *reader) process(b []byte) (stop bool) {
 
 // feed decodes b. It reports whether reading must stop.
 func (r *reader) feed(b []byte) (stop bool) {
-	for len(b) > 0 {
-		if r.closed {
-			return false // after the peer's close frame: read and drop
+	for len(b) > 0 && !r.closed { // after the peer's close frame: read and drop
+		c, n, ok, err := r.p.Next(b)
+		b = b[n:]
+		if err != nil {
+			return r.fail(err)
 		}
-		if !r.inFrame {
-			var h ws.Header
-			var n int
-			var err error
-			if r.ncarry > 0 {
-				k := copy(r.carry[r.ncarry:], b)
-				h, n, err = codec.ParseHeader(r.carry[:r.ncarry+k])
-				if err == nil && n == 0 {
-					r.ncarry += k
-					return false
-				}
-				if err == nil {
-					b = b[n-r.ncarry:]
-					r.ncarry = 0
-				}
-			} else {
-				h, n, err = codec.ParseHeader(b)
-				if err == nil && n == 0 {
-					r.ncarry = copy(r.carry[:], b)
-					return false
-				}
-				b = b[n:]
-			}
-			if err == nil {
-				err = r.dec.Begin(h)
-			}
-			if err != nil {
-				return r.fail(err)
-			}
-			r.h, r.need, r.maskPos, r.inFrame = h, h.Length, 0, true
-			if h.OpCode.IsControl() {
+		if !ok {
+			continue // a header split across reads, kept by the parser
+		}
+		if c.First {
+			if c.Op.IsControl() {
 				r.nctrl = 0
-			} else if h.OpCode != ws.OpContinuation {
+			} else if c.Op != ws.OpContinuation {
 				r.mlen = 0
 			}
 		}
-		take := int(min(int64(len(b)), r.need))
 		var alias []byte // the frame's payload where it lies in rb: a whole message
-		if take > 0 {
-			chunk := b[:take]
-			b = b[take:]
-			var dst []byte
+		if len(c.Payload) > 0 {
 			switch {
-			case r.h.OpCode.IsControl():
+			case c.Op.IsControl():
 				if r.ctrl == nil {
 					r.ctrl = bufpool.Get(ws.MaxControlFramePayloadSize)
 				}
-				dst = r.ctrl[r.nctrl : r.nctrl+take]
-				r.nctrl += take
-				copy(dst, chunk)
-			case r.rb != nil && int64(take) == r.h.Length && r.h.Fin && r.h.OpCode != ws.OpContinuation:
-				// A whole message in this read: unmasked where it lies.
-				dst = chunk[:take:take]
-				alias = dst
+				r.nctrl += copy(r.ctrl[r.nctrl:], c.Payload)
+			case r.rb != nil && c.Whole() && c.Fin && c.Op != ws.OpContinuation:
+				// A whole message in this read, unmasked where it lies.
+				alias = c.Payload
 			default:
-				dst = r.grow(take, len(b) == 0)
-				copy(dst, chunk)
-			}
-			if r.h.Masked {
-				ws.Cipher(dst, r.h.Mask, r.maskPos)
-			}
-			r.maskPos += take
-			r.need -= int64(take)
-			if !r.h.OpCode.IsControl() {
-				if err := r.dec.Data(dst); err != nil {
-					return r.fail(err)
-				}
+				// More of the message to come: this frame's rest, which is
+				// in a later read, or its next frames.
+				more := !c.Last || len(b) == 0
+				copy(r.grow(len(c.Payload), more, c.Fin), c.Payload)
 			}
 		}
-		if r.need == 0 {
-			r.inFrame = false
-			if r.endFrame(alias) {
-				return true
-			}
+		if c.Last && r.endFrame(c.Op, alias) {
+			return true
 		}
 	}
 	return false
 }
 
-// grow makes room for n more bytes of the message and returns it. The
-// buffer grows with the bytes that arrive, never to a length the peer only
-// declared; when the rest of the frame is all here, it is sized to fit.
-func (r *reader) grow(n int, readMore bool) []byte {
+// grow makes room for n more bytes of the message and returns it; fin is
+// the current frame's FIN bit. The buffer grows with the bytes that arrive,
+// never to a length the peer only declared; when the rest of the frame is
+// all here (more is false) and ends the message, it is sized to fit.
+func (r *reader) grow(n int, more, fin bool) []byte {
 	want := r.mlen + n
 	if r.msg == nil || want > cap(r.msg) {
 		size := want
-		if readMore || r.h.Length > int64(want) || !r.h.Fin {
+		if more || !fin {
 			size = max(want, 2*cap(r.msg), 256)
-			if total := r.dec.MessageSize(); r.h.Fin && int64(size) > total {
+			if total := r.p.MessageSize(); fin && int64(size) > total {
 				size = int(total)
 			}
 		}
@@ -370,27 +321,28 @@ func (r *reader) grow(n int, readMore bool) []byte {
 	return dst
 }
 
-// endFrame acts on a frame whose payload has all arrived; alias is its
-// payload when it is a whole message left where it lies in the read buffer.
-// It reports whether reading must stop.
-func (r *reader) endFrame(alias []byte) (stop bool) {
+// endFrame acts on a frame of opcode op whose payload has all arrived (the
+// parser has checked a data frame's end); alias is its payload when it is a
+// whole message left where it lies in the read buffer. It reports whether
+// reading must stop.
+func (r *reader) endFrame(op ws.OpCode, alias []byte) (stop bool) {
 	s := r.s
-	switch r.h.OpCode {
+	switch op {
 	case ws.OpPing, ws.OpPong, ws.OpClose:
 		p := r.ctrl[:r.nctrl]
 		defer r.releaseCtrl()
 		var code codec.CloseCode
 		var reason []byte
-		if r.h.OpCode == ws.OpClose {
+		if op == ws.OpClose {
 			var err error
 			if code, reason, err = codec.ParseClosePayload(p); err != nil {
 				return r.fail(err)
 			}
 		}
 		if f := s.opts.OnControl; f != nil {
-			f(s, ControlOp(r.h.OpCode), p)
+			f(s, ControlOp(op), p)
 		}
-		switch r.h.OpCode {
+		switch op {
 		case ws.OpPing:
 			if !s.is(flagCloseSent) {
 				pong := bufpool.Get(len(p))
@@ -420,15 +372,11 @@ func (r *reader) endFrame(alias []byte) (stop bool) {
 		}
 		return false
 	}
-	done, err := r.dec.End()
-	if err != nil {
-		return r.fail(err)
+	if r.p.InMessage() {
+		return false // a fragment: the message goes on
 	}
-	if !done {
-		return false
-	}
-	m := Message{Type: MessageType(r.dec.Opcode())}
-	if r.dec.Compressed() {
+	m := Message{Type: MessageType(r.p.Opcode())}
+	if r.p.Compressed() {
 		if err := r.inflate(&m, alias); err != nil {
 			return r.fail(err)
 		}
