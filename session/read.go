@@ -176,8 +176,10 @@ func (r *reader) release() {
 func (r *reader) read() ([]byte, error) {
 	r.size = r.s.opts.readBufferSize()
 	if need := r.p.Remaining(); need > int64(r.size) {
-		// A large payload is on its way: read more of it per call.
-		r.size = int(min(need+codec.MaxHeaderLen, 256<<10))
+		// A large payload is on its way: read more of it per call, up to
+		// twice what has come of its message, never to a length that the
+		// peer only declared.
+		r.size = int(min(need+codec.MaxHeaderLen, int64(max(r.size, 2*r.mlen)), 256<<10))
 	}
 	if r.s.raw == nil {
 		buf := bufpool.Get(r.size)
