@@ -47,6 +47,9 @@ type tcase struct {
 	heavy   bool          // moves tens of MiB: at most heavyParallel at once
 	offer   string        // Sec-WebSocket-Extensions offered, if any
 	accept  string        // the server's answer to offer ("": declined)
+	// noReset: the server must end TCP with a FIN after its close frame,
+	// even when it has not read everything the client sent.
+	noReset bool
 }
 
 type stepKind uint8
@@ -293,6 +296,7 @@ func allCases() []tcase {
 		closeCases(),
 		limitCases(),
 		compressionCases(),
+		orderCases(),
 	} {
 		cs = append(cs, group...)
 	}
@@ -467,6 +471,8 @@ func runCase(t *testing.T, srv server, tc tcase) {
 		// The server had read every byte the client sent: nothing justifies
 		// an abortive close.
 		fatal("want the server to close TCP with a FIN after the closing handshake, got a reset")
+	case isReset(end.end) && tc.noReset:
+		fatal("want the server to close TCP with a FIN after its close frame, got a reset: a socket closed with unread bytes resets, which can destroy what was sent before")
 	case isReset(end.end):
 		// Bytes the server did not read (after a violation, or after the
 		// client's close frame) make its kernel send a reset: a close all

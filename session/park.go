@@ -71,12 +71,14 @@ func (s *Session) resume() {
 	s.parkMu.Lock()
 	r := s.parked
 	s.parked = nil
-	s.parkMu.Unlock()
 	s.active.Store(1)
+	// Under parkMu, as the tick's own reset: a tick that saw the reader
+	// parked cannot put its long sleep over this one.
 	if p := s.tickPeriod(); p > 0 && s.tickEvery.Load() != int64(p) {
 		s.tickEvery.Store(int64(p))
 		s.idleTimer.Reset(p)
 	}
+	s.parkMu.Unlock()
 	s.runReader(r)
 }
 

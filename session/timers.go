@@ -83,6 +83,13 @@ func (s *Session) tick() {
 			next = max(min(next, time.Duration(due-time.Now().UnixNano())), time.Millisecond)
 		}
 	}
+	s.parkMu.Lock()
+	if next != s.tickPeriod() && s.park.Load() != parkParked {
+		// The reader woke (resume) since the state was read above: the
+		// long sleep of a parked session would leave it without ticks.
+		next = s.tickPeriod()
+	}
 	s.tickEvery.Store(int64(next))
 	s.idleTimer.Reset(next)
+	s.parkMu.Unlock()
 }

@@ -21,6 +21,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/wsactor/wsactor/codec"
+	"github.com/wsactor/wsactor/internal/echod"
 	"github.com/wsactor/wsactor/session"
 )
 
@@ -31,6 +32,15 @@ const testTimeout = 10 * time.Second
 var allFlags = []string{
 	"addr", "path", "tls-cert", "tls-key", "max-message", "idle-timeout", "handshake-timeout",
 	"shutdown-timeout", "max-conns", "origin", "broadcast", "compression", "log-level", "log-json",
+	"write-timeout", "message-timeout", "message-min-rate", "max-pending-bytes",
+}
+
+// boundDefaults are the defaults -h must show for the bounds against peers.
+var boundDefaults = map[string]string{
+	"write-timeout":     "(default 5s)",
+	"message-timeout":   "(default 20s)",
+	"message-min-rate":  "(default 500)",
+	"max-pending-bytes": "(default 1MiB)",
 }
 
 func TestHelp(t *testing.T) {
@@ -51,6 +61,9 @@ func TestHelp(t *testing.T) {
 		entry, _, _ := strings.Cut(out[i+3:], "\n  -")
 		if !strings.Contains(entry, "(default") {
 			t.Errorf("-%s has no default in -h: %q", f, entry)
+		}
+		if want, ok := boundDefaults[f]; ok && !strings.Contains(entry, want) {
+			t.Errorf("-%s in -h: %q, want %s", f, entry, want)
 		}
 	}
 	for _, want := range []string{"(default 127.0.0.1:8080)", "(default /)", "(default 16MiB)", "(default 1m0s)", "(default 10s)", "(default 0)", "(default info)"} {
@@ -132,6 +145,83 @@ func TestFlags(t *testing.T) {
 			}
 			if strings.Join(cfg.Origins, " ") != strings.Join(tc.orig, " ") {
 				t.Errorf("Origins %q, want %q", cfg.Origins, tc.orig)
+			}
+		})
+	}
+}
+
+// TestBoundFlags: the bounds against peers reach the Config, with the
+// daemon's defaults when not given; zero or negative values are refused.
+func TestBoundFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		ok   bool
+		want echod.Config // the bound fields, when ok
+	}{
+		{
+			name: "defaults",
+			ok:   true,
+			want: echod.Config{
+				WriteTimeout:    5 * time.Second,
+				MessageTimeout:  20 * time.Second,
+				MessageMinRate:  500,
+				MaxPendingBytes: 1 << 20,
+			},
+		},
+		{
+			name: "all set",
+			args: []string{"-write-timeout", "2s", "-message-timeout", "1m", "-message-min-rate", "100", "-max-pending-bytes", "64KiB"},
+			ok:   true,
+			want: echod.Config{
+				WriteTimeout:    2 * time.Second,
+				MessageTimeout:  time.Minute,
+				MessageMinRate:  100,
+				MaxPendingBytes: 64 << 10,
+			},
+		},
+		{
+			name: "zero write timeout",
+			args: []string{"-write-timeout", "0s"},
+		},
+		{
+			name: "negative message timeout",
+			args: []string{"-message-timeout", "-1s"},
+		},
+		{
+			name: "zero message rate",
+			args: []string{"-message-min-rate", "0"},
+		},
+		{
+			name: "zero pending bytes",
+			args: []string{"-max-pending-bytes", "0"},
+		},
+		{
+			name: "bad pending bytes",
+			args: []string{"-max-pending-bytes", "1MB"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			cfg, _, err := parseFlags(tc.args, &stderr)
+			if tc.ok != (err == nil) {
+				t.Fatalf("parseFlags(%q): %v, want ok %v; stderr:\n%s", tc.args, err, tc.ok, &stderr)
+			}
+			if !tc.ok {
+				if !strings.Contains(stderr.String(), strings.TrimPrefix(tc.args[0], "-")) {
+					t.Errorf("stderr does not name %s:\n%s", tc.args[0], &stderr)
+				}
+				return
+			}
+			got := echod.Config{
+				WriteTimeout:    cfg.WriteTimeout,
+				MessageTimeout:  cfg.MessageTimeout,
+				MessageMinRate:  cfg.MessageMinRate,
+				MaxPendingBytes: cfg.MaxPendingBytes,
+			}
+			if got.WriteTimeout != tc.want.WriteTimeout || got.MessageTimeout != tc.want.MessageTimeout ||
+				got.MessageMinRate != tc.want.MessageMinRate || got.MaxPendingBytes != tc.want.MaxPendingBytes {
+				t.Errorf("bounds %+v, want %+v", got, tc.want)
 			}
 		})
 	}

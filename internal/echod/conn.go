@@ -134,6 +134,11 @@ func (s *Server) ended(ss *session.Session, err error, broadcast bool) {
 	var ce *session.CloseError
 	if errors.As(err, &ce) {
 		attrs = append(attrs, "reason", ce.Reason)
+		if ce.Unwrap() != nil {
+			// This side failed the session (a protocol violation, a
+			// timeout): the cause, beside the code it sent.
+			attrs = append(attrs, "err", err)
+		}
 	} else {
 		attrs = append(attrs, "err", err)
 	}

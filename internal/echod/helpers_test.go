@@ -43,7 +43,18 @@ func start(t *testing.T, cfg Config) (*Server, string) {
 	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = 5 * time.Second
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return serve(t, cfg)
+}
+
+// serve serves a Server for cfg as it is (its defaults are the daemon's) on
+// cfg.Addr, a free loopback port when empty, until the test ends.
+func serve(t *testing.T, cfg Config) (*Server, string) {
+	t.Helper()
+	addr := cfg.Addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}
