@@ -4,8 +4,9 @@ GO        ?= go
 FUZZTIME  ?= 60s
 SMOKETIME ?= 100000x
 ARGS      ?=
-# Modules of their own (so the runtime keeps its three dependencies).
-SUBMODULES := interop browser bench
+# Modules of their own (so the runtime keeps its three dependencies):
+# scripts/test.sh has the same list.
+SUBMODULES := interop browser bench cmd/wsechod broker/nats
 
 .PHONY: help run build test fmt-check vet unit submodules fuzz-smoke fuzz bench bench-quick cover lint
 
@@ -17,8 +18,9 @@ help:
 	@echo "make bench-quick  a subset of make bench in about a minute"
 	@echo "make cover        test coverage of the runtime packages"
 
+# wsechod is a module of its own (its -nats flag needs the NATS client).
 build:
-	$(GO) build -o bin/wsechod ./cmd/wsechod
+	cd cmd/wsechod && $(GO) build -o ../../bin/wsechod .
 	$(GO) build -o bin/wsload ./cmd/wsload
 
 run: build

@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 go=${GO:-go}
 smoke=${SMOKETIME:-100000x}
 state=.test
+# The modules of their own besides the runtime's (the Makefile's SUBMODULES).
+modules="interop browser bench cmd/wsechod broker/nats"
 rm -rf "$state"
 mkdir -p "$state"
 tally=$state/tally
@@ -54,7 +56,7 @@ gofmt_clean() {
 vet_all() {
 	local rc=0 m
 	"$go" vet ./... || rc=1
-	for m in interop browser bench; do
+	for m in $modules; do
 		(cd "$m" && "$go" vet ./...) || rc=1
 	done
 	return $rc
@@ -72,7 +74,7 @@ check gofmt gofmt_clean
 check "go vet" vet_all
 gotest . $("$go" list ./... | grep -v /conformance$)
 gotest conformance .
-for m in interop browser bench; do
+for m in $modules; do
 	gotest "$m" ./...
 done
 echo "== fuzz smoke ($smoke per target)"

@@ -67,11 +67,16 @@ func build(ctx context.Context, cfg config, d dirs, servers []*server) (tools, m
 	}
 	targets := []target{{name: "wsload", dir: d.repo, pkg: "./cmd/wsload"}}
 	for _, s := range servers {
-		dir := d.bench
+		dir, pkg := d.bench, s.pkg
 		if s.inRepo {
 			dir = d.repo
 		}
-		targets = append(targets, target{name: s.name, dir: dir, pkg: s.pkg, srv: s})
+		// A package with a go.mod of its own (cmd/wsechod) is built in
+		// its module.
+		if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(pkg), "go.mod")); err == nil {
+			dir, pkg = filepath.Join(dir, filepath.FromSlash(pkg)), "."
+		}
+		targets = append(targets, target{name: s.name, dir: dir, pkg: pkg, srv: s})
 	}
 	for _, tg := range targets {
 		out := filepath.Join(d.bin, tg.name)
