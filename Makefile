@@ -8,10 +8,11 @@ ARGS      ?=
 # scripts/test.sh has the same list.
 SUBMODULES := interop browser bench cmd/wsechod broker/nats
 
-.PHONY: help run build test fmt-check vet unit submodules fuzz-smoke fuzz bench bench-quick cover lint
+.PHONY: help run chat build test fmt-check vet unit submodules fuzz-smoke fuzz bench bench-quick cover lint
 
 help:
 	@echo "make run          build and start the echo daemon (ARGS='-addr 127.0.0.1:9000' to change flags)"
+	@echo "make chat         build and start the chat server on http://127.0.0.1:8081/ (ARGS='-addr 127.0.0.1:9001' to change flags)"
 	@echo "make test         installs what the tests need, then gofmt, go vet, go test -race of every module, a smoke run of every fuzz target; ends with 'N passed, M failed, K skipped'"
 	@echo "make fuzz         each fuzz target for FUZZTIME (default $(FUZZTIME))"
 	@echo "make bench        micro-benchmarks and wsactor side by side with the other Go libraries"
@@ -22,9 +23,14 @@ help:
 build:
 	cd cmd/wsechod && $(GO) build -o ../../bin/wsechod .
 	$(GO) build -o bin/wsload ./cmd/wsload
+	$(GO) build -o bin/wschat ./cmd/wschat
 
 run: build
 	./bin/wsechod $(ARGS)
+
+chat:
+	$(GO) build -o bin/wschat ./cmd/wschat
+	./bin/wschat $(ARGS)
 
 # Everything, on a fresh machine too: scripts/test.sh installs what the
 # tests need, runs every step even after one fails, and ends with the line
