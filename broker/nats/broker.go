@@ -208,6 +208,9 @@ func Connect(url string, opts *Options) (*Broker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("natsbroker: connect to %s: %w", url, err)
 	}
+	if !nc.IsConnected() {
+		log.Warn("nats: no server answers yet; retrying, rooms are local meanwhile", "every", o.ReconnectWait)
+	}
 	b := newBroker(nc, o)
 	b.owned, b.closed = true, closed
 	return b, nil
