@@ -176,10 +176,17 @@ func (r *reader) release() {
 func (r *reader) read() ([]byte, error) {
 	r.size = r.s.opts.readBufferSize()
 	if need := r.p.Remaining(); need > int64(r.size) {
-		// A large payload is on its way: read more of it per call, up to
-		// twice what has come of its message, never to a length that the
-		// peer only declared.
-		r.size = int(min(need+codec.MaxHeaderLen, int64(max(r.size, 2*r.mlen)), 256<<10))
+		// A large payload is on its way: read more of it per call. On a
+		// plain socket the buffer is taken once the bytes are there and
+		// given back after them, so it may follow the declared length; a
+		// read that blocks holds its buffer while it waits, so there it
+		// grows only with what has come of the message (twice that), never
+		// to a length that the peer only declared.
+		limit := int64(256 << 10)
+		if r.s.raw == nil {
+			limit = min(limit, int64(max(r.size, 2*r.mlen)))
+		}
+		r.size = int(min(need+codec.MaxHeaderLen, limit))
 	}
 	if r.s.raw == nil {
 		buf := bufpool.Get(r.size)
