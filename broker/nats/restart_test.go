@@ -1,6 +1,7 @@
 package natsbroker_test
 
 import (
+	"net"
 	"runtime"
 	"strconv"
 	"sync"
@@ -212,4 +213,42 @@ func outage(t *testing.T, srv *restartable, a *node, m *member) outageResult {
 		t.Errorf("delivery resumed %v after the restart, want within 5s", resume)
 	}
 	return outageResult{published: published, refused: refused, received: len(got), resume: resume}
+}
+
+// TestLateServer: nodes started while no NATS server answers serve their
+// rooms locally (their publications refused, counted), and join the room
+// space when the server comes.
+func TestLateServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	url := "nats://127.0.0.1:" + strconv.Itoa(port)
+	a, b := newNode(t, "a", url), newNode(t, "b", url)
+	ma, mb := join(t, a, "late"), join(t, b, "late")
+	ma.send(t, "alone")
+	if got := ma.next(t, testTimeout); got != "alone" {
+		t.Fatalf("got %q, want alone", got)
+	}
+	if lost := a.rooms.Stats().Lost; lost != 1 {
+		t.Errorf("a lost %d, want 1", lost)
+	}
+
+	startNATS(t, port)
+	deadline := time.Now().Add(testTimeout)
+	for !a.broker.Stats().Connected || !b.broker.Stats().Connected {
+		if time.Now().After(deadline) {
+			t.Fatal("the nodes did not connect to the server that came late")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	flush(t, a, b)
+	ma.send(t, "together")
+	for _, m := range []*member{ma, mb} {
+		if got := m.next(t, testTimeout); got != "together" {
+			t.Errorf("got %q, want together", got)
+		}
+	}
 }
