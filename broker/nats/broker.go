@@ -261,7 +261,8 @@ func newBroker(nc *nats.Conn, o Options) *Broker {
 
 // Publish sends a message of room to the other nodes. It returns
 // ErrNotConnected at once while the connection is down: the message is
-// lost, not kept. It does not wait for the network, except when the
+// lost, not kept. A message larger than the server's max_payload (1 MiB
+// unless the server is configured otherwise) is refused too. It does not wait for the network, except when the
 // connection's write buffer is full: then it writes it, for at most the
 // connection's flusher timeout (2 s with Connect). p is the caller's again
 // when Publish returns.

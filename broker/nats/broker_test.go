@@ -275,3 +275,72 @@ func TestNew(t *testing.T) {
 		})
 	}
 }
+
+// TestLossesCounted: a message over the server's max_payload is refused and
+// counted; messages that find a receiving node's delivery queue full are
+// dropped and counted, and the others are delivered in order.
+func TestLossesCounted(t *testing.T) {
+	srv := startNATS(t, -1)
+	a := newNode(t, "a", natsURL(srv))
+	if _, err := a.rooms.Publish("big", session.Binary, make([]byte, 2<<20)); err == nil {
+		t.Error("a 2 MiB message was taken by a server whose max_payload is 1 MiB")
+	}
+	if st := a.rooms.Stats(); st.Lost != 1 {
+		t.Errorf("Lost %d after a refused message, want 1", st.Lost)
+	}
+
+	b, err := natsbroker.Connect(natsURL(srv), &natsbroker.Options{QueueSize: 1, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	release := make(chan struct{})
+	var got []string
+	b.Subscribe("slow", func(_ session.MessageType, p []byte) {
+		<-release
+		got = append(got, string(p))
+	})
+	if err := b.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	const n = 100
+	for i := range n {
+		if err := a.broker.Publish("slow", session.Text, []byte(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.broker.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// Each message has reached b (a's flush is answered after the server
+	// handed them to b's connection) once b answers its own flush.
+	if err := b.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	deadline := time.Now().Add(testTimeout)
+	for {
+		st := b.Stats()
+		if st.Received+st.Dropped == n {
+			if st.Dropped == 0 {
+				t.Error("no message dropped with a queue of 1 and a stuck delivery")
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("received %d + dropped %d, want %d", st.Received, st.Dropped, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	b.Close()
+	prev := -1
+	for _, p := range got {
+		var i int
+		fmt.Sscan(p, &i)
+		if i <= prev {
+			t.Fatalf("%d after %d", i, prev)
+		}
+		prev = i
+	}
+	t.Logf("queue of 1: %d delivered, %d dropped and counted", len(got), n-len(got))
+}
