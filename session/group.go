@@ -249,6 +249,7 @@ func (g *Group) BroadcastPrepared(pm *PreparedMessage) int {
 // broadcast.
 func (g *Group) slow(s *Session) {
 	g.dropped.Add(1)
+	s.dropped.Add(1)
 	if g.policy == CloseSlow && !s.is(flagCloseSent|flagCloseQueued) {
 		if _, err := s.Close(CloseReason{Code: CloseTryAgainLater, Reason: "too slow: the backlog is full"}, nil); err == nil {
 			g.slowClosed.Add(1)
@@ -315,3 +316,7 @@ func (s *Session) leaveGroups() {
 		g.remove(s)
 	}
 }
+
+// Dropped returns how many broadcasts its groups dropped for s because it
+// did not keep up (GroupOptions.MaxBacklog).
+func (s *Session) Dropped() uint64 { return s.dropped.Load() }

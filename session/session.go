@@ -42,6 +42,7 @@ type Session struct {
 	readerG      atomic.Int64 // the reader's goroutine when handlers run on it; 0 otherwise
 
 	value   atomic.Pointer[any]         // SetValue's
+	dropped atomic.Uint64               // broadcasts its groups dropped for it
 	members atomic.Pointer[memberships] // the groups it is in; nil until the first Add
 
 	inbound chan Message  // nil with Options.OnMessage

@@ -1,6 +1,7 @@
 package echod
 
 import (
+	"github.com/wsactor/wsactor/session"
 	"log/slog"
 	"strings"
 	"time"
@@ -74,6 +75,11 @@ type Config struct {
 	// host, as session.Options.OriginPatterns ("*.example.com",
 	// "localhost:*", "*"). Default: same host only.
 	Origins []string
+
+	// Broker, when set, makes the rooms (/room/NAME, /broadcast) span
+	// every daemon that shares it (the NATS broker: wsechod -nats). Nil:
+	// this daemon's rooms are its own.
+	Broker session.Broker
 
 	// Broadcast serves /broadcast, where every data message from any
 	// session on it is sent to all of them, the sender included. Default

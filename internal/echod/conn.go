@@ -20,9 +20,9 @@ import (
 // A session may still end before Accept returns it to the Server: it leaves
 // the table once both register and the accounting of its end are done.
 type conn struct {
-	n      counters
-	start  time.Duration // on the Server's clock (Server.now); guarded by Server.mu
-	member *member       // the broadcast membership, on /broadcast
+	n     counters
+	start time.Duration // on the Server's clock (Server.now); guarded by Server.mu
+	room  string        // the room, on /room/NAME and /broadcast
 
 	// Guarded by Server.mu.
 	registered bool // register ran
@@ -31,27 +31,22 @@ type conn struct {
 
 // connLocked returns the record of ss, made if there is none. Call it under
 // s.mu.
-func (s *Server) connLocked(ss *session.Session, broadcast bool) *conn {
+func (s *Server) connLocked(ss *session.Session) *conn {
 	if c := s.conns.get(ss); c != nil {
 		return c
 	}
 	c := &conn{start: s.now()}
-	if broadcast {
-		c.member = new(member)
-	}
 	s.conns.add(ss, c)
 	return c
 }
 
 func (s *Server) onEchoOpen(_ context.Context, ss *session.Session) { s.opened(ss, false) }
 
-func (s *Server) onBroadcastOpen(_ context.Context, ss *session.Session) { s.opened(ss, true) }
-
 // opened makes the record of ss, from its Options.OnOpen: its handlers find
 // it as the session's value, with no lookup.
-func (s *Server) opened(ss *session.Session, broadcast bool) {
+func (s *Server) opened(ss *session.Session, _ bool) {
 	s.mu.Lock()
-	c := s.connLocked(ss, broadcast)
+	c := s.connLocked(ss)
 	s.mu.Unlock()
 	ss.SetValue(c)
 }
@@ -98,7 +93,7 @@ var echoRefused = session.CloseReason{Code: codec.CloseInternalError, Reason: "e
 
 func (s *Server) onEchoClose(ss *session.Session, err error) { s.ended(ss, err, false) }
 
-func (s *Server) onBroadcastClose(ss *session.Session, err error) { s.ended(ss, err, true) }
+func (s *Server) onRoomClose(ss *session.Session, err error) { s.ended(ss, err, true) }
 
 // ended accounts for a session that ended and logs it, from its
 // Options.OnClose. The Server's record of the session goes last, so that
@@ -113,8 +108,10 @@ func (s *Server) ended(ss *session.Session, err error, broadcast bool) {
 	code := session.CloseCode(err)
 	path := s.cfg.Path
 	if broadcast {
-		path = "/broadcast"
-		s.hub.leave(c.member)
+		path = "/room/" + c.room
+		if c.room == broadcastRoom && s.cfg.Broadcast {
+			path = "/broadcast"
+		}
 	}
 	attrs := []any{
 		"remote", ss.RemoteAddr().String(),
@@ -129,7 +126,7 @@ func (s *Server) ended(ss *session.Session, err error, broadcast bool) {
 	if broadcast {
 		// What this member lost for not keeping up: the operator's clue
 		// to which receiver the drops in broadcast_dropped belong.
-		attrs = append(attrs, "broadcast_dropped", c.member.dropped.Load())
+		attrs = append(attrs, "broadcast_dropped", int64(ss.Dropped()))
 	}
 	var ce *session.CloseError
 	if errors.As(err, &ce) {

@@ -48,7 +48,7 @@ func TestBeforeRegister(t *testing.T) {
 			handled, closed := make(chan struct{}, 1), make(chan struct{})
 			opts := s.echoOpts
 			if broadcast {
-				opts = s.bcastOpts
+				opts = s.roomOpts
 			}
 			onMessage, onClose := opts.OnMessage, opts.OnClose
 			opts.OnMessage = func(ss *session.Session, m session.Message) {
@@ -115,8 +115,8 @@ func TestBeforeRegister(t *testing.T) {
 			if s.conns.len() != 0 || s.open != 0 || s.pending != 0 {
 				t.Errorf("%d records, %d open, %d pending left", s.conns.len(), s.open, s.pending)
 			}
-			if broadcast && len(s.hub.members) != 0 {
-				t.Errorf("%d sessions left in the hub", len(s.hub.members))
+			if broadcast && s.rooms.Len() != 0 {
+				t.Errorf("%d rooms left with members", s.rooms.Len())
 			}
 		})
 	}

@@ -594,3 +594,70 @@ func TestCompression(t *testing.T) {
 		echo(t, c, session.Binary, []byte{1, 2, 3})
 	}
 }
+
+// TestRooms: a session on /room/NAME gets every message of its room (the
+// sender's own included) and nothing from other rooms; a bad name is 400;
+// Shutdown closes the rooms' members with 1001.
+func TestRooms(t *testing.T) {
+	s, addr := start(t, Config{})
+	a1 := dial(t, "ws://"+addr+"/room/a", nil)
+	a2 := dial(t, "ws://"+addr+"/room/a", nil)
+	b := dial(t, "ws://"+addr+"/room/b%20c", nil) // "b c"
+	waitOpen(t, s, 3)
+	waitUntil(t, s, "three members in two rooms", func() bool {
+		st := s.rooms.Stats()
+		return st.Members == 3 && st.Rooms == 2
+	})
+	ctx := context.Background()
+	if err := a1.WriteContext(ctx, session.Text, []byte("to a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.WriteContext(ctx, session.Text, []byte("to b c")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		c    *session.Session
+		want string
+	}{
+		{a1, "to a"},
+		{a2, "to a"},
+		{b, "to b c"},
+	} {
+		select {
+		case m := <-tc.c.Messages():
+			if string(m.Payload) != tc.want {
+				t.Errorf("got %q, want %q", m.Payload, tc.want)
+			}
+			m.Release()
+		case <-time.After(testTimeout):
+			t.Fatalf("no message, want %q", tc.want)
+		}
+	}
+	select {
+	case m := <-a2.Messages():
+		t.Errorf("a member of room a got %q from another room", m.Payload)
+		m.Release()
+	case <-time.After(100 * time.Millisecond):
+	}
+	for _, path := range []string{"/room/", "/room/x/y"} {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("%s: %s, want 400", path, resp.Status)
+		}
+	}
+	shutdownCtx, cancel := context.WithTimeout(ctx, testTimeout)
+	defer cancel()
+	go s.Shutdown(shutdownCtx)
+	for _, c := range []*session.Session{a1, a2, b} {
+		for m := range c.Messages() {
+			m.Release()
+		}
+		if code := session.CloseCode(c.Err()); code != codec.CloseGoingAway {
+			t.Errorf("a member ended with %v, want 1001", c.Err())
+		}
+	}
+}

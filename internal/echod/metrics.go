@@ -36,7 +36,6 @@ type metrics struct {
 	protocolErrors    expvar.Int
 	handshakeFailures expvar.Int
 	rejectedConns     expvar.Int // over MaxConns or during shutdown: 503
-	broadcastDropped  expvar.Int // broadcast deliveries refused: the member's backlog was full
 	echoRefused       expvar.Int // echoes refused: the session closed with 1011
 	closesByCode      expvar.Map
 
@@ -58,9 +57,15 @@ type namedVar struct {
 //   - messages_in, bytes_in: data messages received (payload bytes)
 //   - messages_out, bytes_out: messages handed to sessions to write, echoes
 //     and broadcast deliveries (one per receiver that accepted it)
-//   - broadcast_dropped: broadcast deliveries refused because the member's
+//   - broadcast_dropped: room deliveries dropped because the member's
 //     backlog was full (Config.MaxPendingBytes, or its mailbox): messages
 //     that member never gets
+//   - rooms, room_members: the rooms with members on this daemon, and
+//     their members
+//   - broker_published, broker_lost, broker_remote: with Config.Broker,
+//     room messages handed to the broker, refused by it (lost for the
+//     other daemons: delivery is at most once), and received from other
+//     daemons
 //   - echo_refused: echoes the session refused (its backlog full); each
 //     closes its session with 1011
 //   - closes_by_code: ended sessions by session.CloseCode of their end:
@@ -94,7 +99,12 @@ func (s *Server) initMetrics() {
 		{"protocol_errors", &m.protocolErrors},
 		{"handshake_failures", &m.handshakeFailures},
 		{"rejected_conns", &m.rejectedConns},
-		{"broadcast_dropped", &m.broadcastDropped},
+		{"broadcast_dropped", expvar.Func(func() any { return s.rooms.Stats().Dropped })},
+		{"rooms", expvar.Func(func() any { return s.rooms.Stats().Rooms })},
+		{"room_members", expvar.Func(func() any { return s.rooms.Stats().Members })},
+		{"broker_published", expvar.Func(func() any { return s.rooms.Stats().Published })},
+		{"broker_lost", expvar.Func(func() any { return s.rooms.Stats().Lost })},
+		{"broker_remote", expvar.Func(func() any { return s.rooms.Stats().Remote })},
 		{"echo_refused", &m.echoRefused},
 	}
 }

@@ -19,15 +19,15 @@ import (
 // its metrics. Create one with New; it serves through Handler or Serve
 // until Shutdown.
 type Server struct {
-	cfg       Config
-	log       *slog.Logger
-	epoch     time.Time       // New's time: now counts from it
-	echoOpts  session.Options // every echo session's
-	bcastOpts session.Options // every broadcast session's
-	page      []byte
-	selftest  []byte
-	hub       *hub // nil unless Config.Broadcast
-	m         metrics
+	cfg      Config
+	log      *slog.Logger
+	epoch    time.Time       // New's time: now counts from it
+	echoOpts session.Options // every echo session's
+	roomOpts session.Options // every room session's (/room/NAME, /broadcast)
+	page     []byte
+	selftest []byte
+	rooms    *session.Rooms
+	m        metrics
 
 	// The sessions. conns changes under mu and is read without it.
 	conns connTable
@@ -70,13 +70,14 @@ func New(cfg Config) *Server {
 	s.echoOpts.OnOpen = s.onEchoOpen
 	s.echoOpts.OnMessage = s.onEcho
 	s.echoOpts.OnClose = s.onEchoClose
-	if cfg.Broadcast {
-		s.hub = new(hub)
-		s.bcastOpts = opts
-		s.bcastOpts.OnOpen = s.onBroadcastOpen
-		s.bcastOpts.OnMessage = s.onBroadcast
-		s.bcastOpts.OnClose = s.onBroadcastClose
-	}
+	s.rooms = session.NewRooms(&session.RoomsOptions{
+		Group:  session.GroupOptions{MaxBacklog: cfg.MaxPendingBytes},
+		Broker: cfg.Broker,
+	})
+	s.roomOpts = opts
+	s.roomOpts.OnOpen = s.onRoomOpen
+	s.roomOpts.OnMessage = s.onRoom
+	s.roomOpts.OnClose = s.onRoomClose
 	s.page, s.selftest = renderPages(cfg.Path)
 	s.initMetrics()
 	return s
@@ -87,7 +88,8 @@ func New(cfg Config) *Server {
 //   - Config.Path: the echo endpoint, or the page for a browser's plain GET
 //   - /: the page (when Path is elsewhere)
 //   - /selftest: the page a browser test loads
-//   - /broadcast: the broadcast endpoint, with Config.Broadcast
+//   - /room/NAME: room NAME (every message to every member)
+//   - /broadcast: the room "broadcast", with Config.Broadcast
 //   - /healthz: 200 "ok" while the Server accepts sessions, 503 once
 //     Shutdown began
 //   - /debug/vars: the metrics as expvar's JSON, with ?gc=1 after a
@@ -104,8 +106,15 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.serveSession(w, r, &s.echoOpts, false)
-	case p == "/broadcast" && s.hub != nil:
-		s.serveSession(w, r, &s.bcastOpts, true)
+	case p == "/broadcast" && s.cfg.Broadcast:
+		s.serveRoom(w, r, broadcastRoom)
+	case strings.HasPrefix(p, "/room/"):
+		name, ok := roomName(p)
+		if !ok {
+			http.Error(w, "bad room name: /room/NAME, NAME 1-128 bytes of UTF-8 without '/'", http.StatusBadRequest)
+			return
+		}
+		s.serveRoom(w, r, name)
 	case p == "/":
 		servePage(w, r, s.page)
 	case p == "/selftest":
@@ -189,7 +198,7 @@ func (s *Server) release() {
 // closed at once.
 func (s *Server) register(ss *session.Session, broadcast bool, start time.Duration) {
 	s.mu.Lock()
-	c := s.connLocked(ss, broadcast)
+	c := s.connLocked(ss)
 	c.start = start
 	c.registered = true
 	s.pending--
@@ -202,9 +211,6 @@ func (s *Server) register(ss *session.Session, broadcast bool, start time.Durati
 	draining, forced := s.draining, s.forced
 	s.notifyLocked()
 	s.mu.Unlock()
-	if c.member != nil {
-		s.hub.join(c.member, ss)
-	}
 	switch {
 	case forced:
 		ss.Cancel(session.Terminal, nil)
