@@ -2,8 +2,10 @@ package session
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 )
 
 // The blocking forms of the commands, for programs that need no
@@ -103,4 +105,81 @@ func (s *Session) CloseNow() error {
 		return err
 	}
 	return nil
+}
+
+// PingContext sends a ping and waits for the peer's pong to it, or for
+// ctx: the round trip that shows the peer alive. It returns nil once the
+// pong came, the ping's error if it could not be written, ctx's error, or
+// the session's once it ended. Called from the session's own handler it
+// returns ErrHandlerWait at once: the pong is read by that handler's
+// goroutine.
+func (s *Session) PingContext(ctx context.Context) error {
+	if s.onReader() {
+		return fmt.Errorf("session: PingContext: %w", ErrHandlerWait)
+	}
+	pw := s.pw.Load()
+	if pw == nil {
+		s.pw.CompareAndSwap(nil, &pongWaiters{waiting: map[uint64]chan struct{}{}})
+		pw = s.pw.Load()
+	}
+	pw.mu.Lock()
+	pw.next++
+	token := pw.next
+	got := make(chan struct{})
+	pw.waiting[token] = got
+	pw.mu.Unlock()
+	defer func() {
+		pw.mu.Lock()
+		delete(pw.waiting, token)
+		pw.mu.Unlock()
+	}()
+	p := binary.BigEndian.AppendUint64(append(make([]byte, 0, 16), pingTag...), token)
+	reply := make(chan Completion, 1)
+	if _, err := s.Ping(p, reply); err != nil {
+		return err
+	}
+	select {
+	case c := <-reply:
+		if c.Err != nil {
+			return c.Err
+		}
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-got:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.Done():
+		return s.Err()
+	}
+}
+
+// pingTag begins the payload of PingContext's pings, so that a pong to
+// another ping is not taken for one of them.
+const pingTag = "wsactor:"
+
+// pongWaiters are the PingContext calls waiting for their pongs, by the
+// token their ping carried.
+type pongWaiters struct {
+	mu      sync.Mutex
+	next    uint64
+	waiting map[uint64]chan struct{}
+}
+
+// gotPong wakes the PingContext that sent the ping p answers, if any (on
+// the reader's goroutine).
+func (s *Session) gotPong(p []byte) {
+	pw := s.pw.Load()
+	if pw == nil || len(p) != len(pingTag)+8 || string(p[:len(pingTag)]) != pingTag {
+		return
+	}
+	token := binary.BigEndian.Uint64(p[len(pingTag):])
+	pw.mu.Lock()
+	if ch, ok := pw.waiting[token]; ok {
+		close(ch)
+		delete(pw.waiting, token)
+	}
+	pw.mu.Unlock()
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gobwas/ws"
 	"github.com/wsactor/wsactor/codec"
 )
 
@@ -83,5 +84,45 @@ func TestCloseNow(t *testing.T) {
 	}
 	if err := s.CloseNow(); err != nil {
 		t.Errorf("a second CloseNow: %v, want nil", err)
+	}
+}
+
+// PingContext returns once the pong to its own ping came; a peer that does
+// not answer leaves it to its context; from the handler it is refused.
+func TestPingContext(t *testing.T) {
+	url := echoServer(t, testOptions())
+	c := dialSession(t, url, testOptions())
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	for range 3 {
+		if err := c.PingContext(ctx); err != nil {
+			t.Fatalf("PingContext: %v", err)
+		}
+	}
+
+	// A raw peer that reads the ping and never answers it.
+	s, p := openRaw(t, codec.Server, testOptions(), rawConfig{})
+	short, cancelShort := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancelShort()
+	errc := make(chan error, 1)
+	go func() { errc <- s.PingContext(short) }()
+	if f := p.mustRead(t); f.op != ws.OpPing {
+		t.Fatalf("got %v, want the ping", f)
+	}
+	if err := <-errc; !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("PingContext without a pong: %v, want the context's error", err)
+	}
+
+	inHandler := make(chan error, 1)
+	opts := testOptions()
+	opts.OnMessage = func(s *Session, m Message) {
+		m.Release()
+		inHandler <- s.PingContext(ctx)
+	}
+	h, hp := openRaw(t, codec.Server, opts, rawConfig{})
+	_ = h
+	hp.mustWrite(t, textFrame("go"))
+	if err := <-inHandler; !errors.Is(err, ErrHandlerWait) {
+		t.Errorf("PingContext in the handler: %v, want ErrHandlerWait", err)
 	}
 }

@@ -372,6 +372,8 @@ func (r *reader) endFrame(op ws.OpCode, alias []byte) (stop bool) {
 					}
 				}
 			}
+		case ws.OpPong:
+			s.gotPong(p)
 		case ws.OpClose:
 			s.mb.SendUrgent(cmd{kind: cmdPeerClose, code: code, reason: string(reason)})
 			if s.role == codec.Server {

@@ -43,6 +43,7 @@ type Session struct {
 
 	value   atomic.Pointer[any]         // SetValue's
 	dropped atomic.Uint64               // broadcasts its groups dropped for it
+	pw      atomic.Pointer[pongWaiters] // PingContext's; nil until the first
 	members atomic.Pointer[memberships] // the groups it is in; nil until the first Add
 
 	inbound chan Message  // nil with Options.OnMessage
