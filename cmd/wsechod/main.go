@@ -5,6 +5,14 @@
 //	wsechod                                   ws://127.0.0.1:8080/
 //	wsechod -addr :8443 -tls-cert c.pem -tls-key k.pem
 //	wsechod -addr 127.0.0.1:0                 a free port, printed at start
+//	wsechod -nats nats://127.0.0.1:4222       rooms shared with every daemon on that NATS
+//
+// With -nats, the rooms (/room/NAME, and /broadcast) span every daemon
+// connected to the same NATS server or cluster: a message sent to a room on
+// any daemon reaches its members on all of them, at most once, in order per
+// sender. While NATS is down, each daemon serves its own members, counts
+// what it could not pass on (broker_lost in /debug/vars) and reconnects by
+// itself.
 //
 // SIGINT or SIGTERM starts a graceful shutdown: stop accepting, send close
 // 1001 (going away) to every session, wait for their closing handshakes up
@@ -18,18 +26,22 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"expvar"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
+	natsbroker "github.com/wsactor/wsactor/broker/nats"
 	"github.com/wsactor/wsactor/internal/echod"
 )
 
@@ -41,8 +53,10 @@ func main() {
 
 // options are the flags that are not Config fields.
 type options struct {
-	level   slog.Level
-	logJSON bool
+	level    slog.Level
+	logJSON  bool
+	natsURL  string
+	natsName string
 }
 
 // run runs the daemon until a signal arrives on sig and returns the exit
@@ -76,8 +90,32 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 		fmt.Fprintf(stderr, "wsechod: %v\n", err)
 		return 1
 	}
+	if opt.natsURL != "" {
+		name := opt.natsName
+		if name == "" {
+			name = "wsechod " + ln.Addr().String()
+		}
+		b, err := natsbroker.Connect(opt.natsURL, &natsbroker.Options{Name: name, Logger: log})
+		if err != nil {
+			ln.Close()
+			fmt.Fprintf(stderr, "wsechod: -nats: %v\n", err)
+			return 1
+		}
+		defer b.Close()
+		cfg.Broker = b
+		natsStats.Store(b)
+		defer natsStats.Store(nil)
+	}
 	srv := echod.New(cfg)
-	publishOnce.Do(srv.Publish)
+	publishOnce.Do(func() {
+		srv.Publish()
+		expvar.Publish("nats", expvar.Func(func() any {
+			if b := natsStats.Load(); b != nil {
+				return b.Stats()
+			}
+			return nil
+		}))
+	})
 
 	addr := ln.Addr().String()
 	ws, web := "ws", "http"
@@ -94,7 +132,7 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 		"handshake_timeout", cfg.HandshakeTimeout, "write_timeout", cfg.WriteTimeout,
 		"message_timeout", cfg.MessageTimeout, "message_min_rate", cfg.MessageMinRate,
 		"max_pending_bytes", cfg.MaxPendingBytes, "max_conns", cfg.MaxConns,
-		"broadcast", cfg.Broadcast,
+		"broadcast", cfg.Broadcast, "nats", redacted(opt.natsURL),
 		"compression", cfg.Compression)
 
 	served := make(chan error, 1)
@@ -130,6 +168,10 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 // expvar.Publish panics on a second registration of a name.
 var publishOnce sync.Once
 
+// natsStats is the broker whose counts /debug/vars shows as "nats" (null
+// without -nats).
+var natsStats atomic.Pointer[natsbroker.Broker]
+
 // parseFlags turns the command line into a Config.
 func parseFlags(args []string, stderr io.Writer) (echod.Config, options, error) {
 	cfg := echod.Config{
@@ -160,6 +202,8 @@ func parseFlags(args []string, stderr io.Writer) (echod.Config, options, error) 
 	fs.IntVar(&cfg.MaxConns, "max-conns", 0, "most sessions open at once; over it a handshake gets 503 (0: unlimited)")
 	fs.Var((*originList)(&cfg.Origins), "origin", "browser `origins` allowed besides the daemon's own host, as host patterns (\"*.example.com\", \"localhost:*\", \"*\"); repeat the flag or separate with commas (default: same host only)")
 	fs.BoolVar(&cfg.Broadcast, "broadcast", false, "serve /broadcast: every message from a session there goes to all of them")
+	fs.StringVar(&opt.natsURL, "nats", "", "share the rooms (/room/NAME, /broadcast) with every daemon connected to the NATS server or cluster at this `url` (nats://host:4222; several, comma-separated); empty: this daemon's rooms are its own")
+	fs.StringVar(&opt.natsName, "nats-name", "", "`name` of the daemon's NATS connection, shown by the server's monitoring (default \"wsechod\" and the listen address)")
 	fs.BoolVar(&cfg.Compression, "compression", false, "negotiate permessage-deflate (no context takeover) with clients that offer it")
 	fs.Var((*levelFlag)(&opt.level), "log-level", "log `level`: debug, info, warn or error")
 	fs.BoolVar(&opt.logJSON, "log-json", false, "log JSON lines instead of text")
@@ -218,6 +262,18 @@ func usage(fs *flag.FlagSet) {
 		}
 		fmt.Fprintf(w, "\n    \t%s (default %s)\n", text, def)
 	})
+}
+
+// redacted returns a list of URLs with their passwords hidden, for the log.
+func redacted(urls string) string {
+	var out []string
+	for u := range strings.SplitSeq(urls, ",") {
+		if p, err := url.Parse(strings.TrimSpace(u)); err == nil {
+			u = p.Redacted()
+		}
+		out = append(out, u)
+	}
+	return strings.Join(out, ",")
 }
 
 // byteSize is a flag for a size in bytes, with an optional binary suffix.

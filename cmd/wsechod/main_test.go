@@ -33,6 +33,7 @@ var allFlags = []string{
 	"addr", "path", "tls-cert", "tls-key", "max-message", "idle-timeout", "handshake-timeout",
 	"shutdown-timeout", "max-conns", "origin", "broadcast", "compression", "log-level", "log-json",
 	"write-timeout", "message-timeout", "message-min-rate", "max-pending-bytes",
+	"nats", "nats-name",
 }
 
 // boundDefaults are the defaults -h must show for the bounds against peers.

@@ -1,0 +1,471 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	natsbroker "github.com/wsactor/wsactor/broker/nats"
+	"github.com/wsactor/wsactor/session"
+)
+
+// TestNATSDown: a daemon whose NATS does not answer starts anyway, serves
+// its rooms locally, counts what it could not pass on, and stops cleanly.
+func TestNATSDown(t *testing.T) {
+	outR, outW := io.Pipe()
+	var stderr lockedBuffer
+	sig := make(chan os.Signal, 1)
+	exited := make(chan int, 1)
+	go func() {
+		exited <- run([]string{"-addr", "127.0.0.1:0", "-nats", "nats://127.0.0.1:1", "-nats-name", "lonely"}, outW, &stderr, sig)
+		outW.Close()
+	}()
+	line, err := bufio.NewReader(outR).ReadString('\n')
+	if err != nil {
+		t.Fatalf("no start line: %v; stderr:\n%s", err, stderr.String())
+	}
+	m := startLine.FindStringSubmatch(strings.TrimSpace(line))
+	if m == nil {
+		t.Fatalf("start line %q", line)
+	}
+	go io.Copy(io.Discard, outR)
+	d := &daemon{addr: m[2], stderr: &stderr}
+
+	a := joinRoom(t, d, "alone")
+	a.send(t, "hello")
+	if got := a.next(t); got != "hello" {
+		t.Errorf("got %q, want hello", got)
+	}
+	if lost := metric(t, d, "broker_lost"); lost != 1 {
+		t.Errorf("broker_lost %v, want 1", lost)
+	}
+	sig <- syscall.SIGTERM
+	select {
+	case code := <-exited:
+		if code != 0 {
+			t.Errorf("exit %d, want 0; stderr:\n%s", code, stderr.String())
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("run did not return after the signal")
+	}
+	if !strings.Contains(stderr.String(), "no server answers yet") {
+		t.Errorf("the log does not say that NATS is not there:\n%s", stderr.String())
+	}
+}
+
+// TestRoomsAcrossDaemons runs three wsechod processes on one NATS server
+// (then on a cluster of three), with real WebSocket clients on each daemon
+// in /room/lobby: a message sent on any daemon reaches the members on
+// every daemon exactly once, in the sender's order; the NATS server
+// restarts and delivery comes back, the losses counted in /debug/vars; a
+// daemon killed leaves the others and their members unaffected.
+func TestRoomsAcrossDaemons(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds wsechod and runs three of them")
+	}
+	bin := buildDaemon(t)
+
+	t.Run("one server", func(t *testing.T) {
+		ns := runNATS(t, -1)
+		port := ns.Addr().(*net.TCPAddr).Port
+		defer func() { stopNATS(ns) }()
+		ds, members, senders := startRoomSpace(t, bin, []*server.Server{ns, ns, ns})
+		deliverAll(t, members, senders, 300)
+
+		// NATS stops: each daemon serves its own members; what it sends
+		// meanwhile is lost for the others, and counted.
+		stopNATS(ns)
+		waitMetric(t, ds[0], func(v map[string]any) bool {
+			st, _ := v["nats"].(map[string]any)
+			return st != nil && st["Connected"] == false
+		})
+		lost0 := metric(t, ds[0], "broker_lost")
+		for k := range 50 {
+			senders[0].send(t, fmt.Sprintf("D0-%d", k))
+		}
+		for _, m := range members[0] {
+			if err := inOrder(readN(t, m, 50), []string{"D0"}, 50); err != nil {
+				t.Errorf("a member on the sender's daemon while NATS was down: %v", err)
+			}
+		}
+		if lost := metric(t, ds[0], "broker_lost") - lost0; lost != 50 {
+			t.Errorf("broker_lost went up by %v while NATS was down, want 50", lost)
+		}
+
+		// NATS is back on its port: delivery resumes by itself.
+		ns = runNATS(t, port)
+		began := time.Now()
+		probe(t, senders[0], []*roomMember{members[1][0], members[2][0]})
+		t.Logf("delivery across daemons resumed %v after the NATS server was back", time.Since(began).Round(time.Millisecond))
+		for k := range 100 {
+			senders[0].send(t, fmt.Sprintf("E0-%d", k))
+		}
+		for i := range members {
+			for _, m := range members[i] {
+				if err := inOrder(readSkipping(t, m, "P-", 100), []string{"E0"}, 100); err != nil {
+					t.Errorf("a member on daemon %d after the restart: %v", i, err)
+				}
+			}
+		}
+
+		// A daemon killed: the others and their members go on.
+		killDaemon(t, ds[2])
+		for _, m := range members[2] {
+			select {
+			case <-m.s.Done():
+			case <-time.After(testTimeout):
+				t.Fatal("a member of the killed daemon is still open")
+			}
+		}
+		var wg sync.WaitGroup
+		for i, s := range senders[:2] {
+			wg.Go(func() {
+				for k := range 100 {
+					if err := s.write(fmt.Sprintf("K%d-%d", i, k)); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		for i := range 2 {
+			for _, m := range members[i] {
+				if err := inOrder(readN(t, m, 200), []string{"K0", "K1"}, 100); err != nil {
+					t.Errorf("a member on daemon %d after daemon 2 was killed: %v", i, err)
+				}
+			}
+		}
+	})
+
+	t.Run("cluster", func(t *testing.T) {
+		srvs := runCluster(t)
+		_, members, senders := startRoomSpace(t, bin, srvs)
+		deliverAll(t, members, senders, 300)
+	})
+}
+
+// buildDaemon builds wsechod from this module into a temporary directory.
+func buildDaemon(t *testing.T) string {
+	t.Helper()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("the go tool is not on PATH: %v", err)
+	}
+	bin := filepath.Join(t.TempDir(), "wsechod")
+	if out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startRoomSpace starts a daemon on each NATS server given, and on each
+// two members and a sender (a member too) in /room/lobby; it returns once
+// every daemon has its three members and every server knows of every
+// daemon's subscription.
+func startRoomSpace(t *testing.T, bin string, srvs []*server.Server) (ds []*daemon, members [][]*roomMember, senders []*roomMember) {
+	t.Helper()
+	for i, ns := range srvs {
+		d := startBinary(t, bin, "-nats", "nats://"+ns.Addr().String(), "-nats-name", fmt.Sprint("daemon", i), "-log-level", "warn")
+		ds = append(ds, d)
+		s := joinRoom(t, d, "lobby")
+		senders = append(senders, s)
+		members = append(members, []*roomMember{joinRoom(t, d, "lobby"), joinRoom(t, d, "lobby"), s})
+	}
+	for _, d := range ds {
+		waitMetric(t, d, func(v map[string]any) bool { return v["room_members"] == 3.0 })
+	}
+	subject := natsbroker.DefaultPrefix + "." + natsbroker.Token("lobby") + ".t"
+	deadline := time.Now().Add(testTimeout)
+	for _, ns := range srvs {
+		for ns.GlobalAccount().Interest(subject) < len(ds) && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if n := ns.GlobalAccount().Interest(subject); n < len(ds) {
+			t.Fatalf("NATS server %s knows of %d subscriptions to %s, want %d", ns.Name(), n, subject, len(ds))
+		}
+	}
+	return ds, members, senders
+}
+
+// deliverAll has every sender send n messages at once, and checks that
+// every member gets all of them, once, in each sender's order.
+func deliverAll(t *testing.T, members [][]*roomMember, senders []*roomMember, n int) {
+	t.Helper()
+	var names []string
+	for i := range senders {
+		names = append(names, fmt.Sprint("S", i))
+	}
+	began := time.Now()
+	var wg sync.WaitGroup
+	for i, s := range senders {
+		wg.Go(func() {
+			for k := range n {
+				if err := s.write(fmt.Sprintf("S%d-%d", i, k)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	count := 0
+	for i := range members {
+		for _, m := range members[i] {
+			if err := inOrder(readN(t, m, len(senders)*n), names, n); err != nil {
+				t.Errorf("a member on daemon %d: %v", i, err)
+			}
+			count += len(senders) * n
+		}
+	}
+	took := time.Since(began)
+	t.Logf("%d senders x %d messages to %d members on %d daemons: %v, %.0f deliveries/s",
+		len(senders), n, count/(len(senders)*n), len(members), took.Round(time.Millisecond), float64(count)/took.Seconds())
+}
+
+// probe sends "P-k" from s every 20 ms until each of the members has
+// received one (they are on other daemons: NATS carries them).
+func probe(t *testing.T, s *roomMember, members []*roomMember) {
+	t.Helper()
+	seen := make([]bool, len(members))
+	deadline := time.Now().Add(testTimeout)
+	for k := 0; ; k++ {
+		s.send(t, fmt.Sprintf("P-%d", k))
+		all := true
+		for i, m := range members {
+		drain:
+			for !seen[i] {
+				select {
+				case p := <-m.got:
+					if !strings.HasPrefix(p, "P-") {
+						t.Errorf("a member on another daemon got %q after the restart, want only probes", p)
+					}
+					seen[i] = true
+				default:
+					break drain
+				}
+			}
+			all = all && seen[i]
+		}
+		if all {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("delivery across daemons did not resume within %v of the NATS restart", testTimeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// runNATS runs a NATS server in the test's process on port (-1: a free
+// one); the test's cleanup stops it if the test has not.
+func runNATS(t *testing.T, port int) *server.Server {
+	t.Helper()
+	return runServer(t, &server.Options{Host: "127.0.0.1", Port: port})
+}
+
+func runServer(t *testing.T, opts *server.Options) *server.Server {
+	t.Helper()
+	opts.NoLog, opts.NoSigs = true, true
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		stopNATS(ns)
+		t.Fatal("NATS server not ready after 10s")
+	}
+	t.Cleanup(func() { stopNATS(ns) })
+	return ns
+}
+
+func stopNATS(ns *server.Server) {
+	ns.Shutdown()
+	ns.WaitForShutdown()
+}
+
+// runCluster runs three NATS servers with routes between them.
+func runCluster(t *testing.T) []*server.Server {
+	t.Helper()
+	var srvs []*server.Server
+	var routes []*url.URL
+	for range 3 {
+		ns := runServer(t, &server.Options{
+			Host:    "127.0.0.1",
+			Port:    -1,
+			Cluster: server.ClusterOpts{Name: "wsechod", Host: "127.0.0.1", Port: -1},
+			Routes:  routes,
+		})
+		srvs = append(srvs, ns)
+		routes = append(routes, &url.URL{Scheme: "nats-route", Host: ns.ClusterAddr().String()})
+	}
+	return srvs
+}
+
+// killDaemon kills a daemon's process (SIGKILL: no shutdown).
+func killDaemon(t *testing.T, d *daemon) {
+	t.Helper()
+	d.cmd.Process.Kill()
+	d.wait(t)
+}
+
+// roomMember is a WebSocket client in a room of a daemon; what it receives
+// goes to got, in order.
+type roomMember struct {
+	s    *session.Session
+	got  chan string
+	done chan struct{}
+}
+
+func joinRoom(t *testing.T, d *daemon, room string) *roomMember {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	s, err := session.Dial(ctx, "ws://"+d.addr+"/room/"+url.PathEscape(room), nil)
+	if err != nil {
+		t.Fatalf("join %s: %v", room, err)
+	}
+	m := &roomMember{s: s, got: make(chan string, 1<<14), done: make(chan struct{})}
+	go func() {
+		defer close(m.done)
+		for {
+			msg, err := s.Read(context.Background())
+			if err != nil {
+				return
+			}
+			m.got <- string(msg.Payload)
+			msg.Release()
+		}
+	}()
+	t.Cleanup(func() {
+		s.CloseNow()
+		<-m.done
+	})
+	return m
+}
+
+func (m *roomMember) send(t *testing.T, p string) {
+	t.Helper()
+	if err := m.write(p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// write is send for goroutines other than the test's.
+func (m *roomMember) write(p string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	return m.s.WriteContext(ctx, session.Text, []byte(p))
+}
+
+func (m *roomMember) next(t *testing.T) string {
+	t.Helper()
+	select {
+	case p := <-m.got:
+		return p
+	case <-time.After(testTimeout):
+		t.Fatalf("no message within %v", testTimeout)
+		return ""
+	}
+}
+
+// readN returns the next n messages.
+func readN(t *testing.T, m *roomMember, n int) []string {
+	t.Helper()
+	got := make([]string, 0, n)
+	for range n {
+		got = append(got, m.next(t))
+	}
+	return got
+}
+
+// readSkipping returns the next n messages that do not begin with skip.
+func readSkipping(t *testing.T, m *roomMember, skip string, n int) []string {
+	t.Helper()
+	got := make([]string, 0, n)
+	for len(got) < n {
+		if p := m.next(t); !strings.HasPrefix(p, skip) {
+			got = append(got, p)
+		}
+	}
+	return got
+}
+
+// inOrder checks that got holds, for each sender, "SENDER-0" ...
+// "SENDER-(n-1)", each exactly once and in that order, and nothing else.
+func inOrder(got []string, senders []string, n int) error {
+	next := make(map[string]int)
+	for _, s := range senders {
+		next[s] = 0
+	}
+	for _, p := range got {
+		sender, seq, ok := strings.Cut(p, "-")
+		want, known := next[sender]
+		if !ok || !known {
+			return fmt.Errorf("unexpected message %q", p)
+		}
+		if seq != fmt.Sprint(want) {
+			return fmt.Errorf("from %s: got %q, want %s-%d (lost, repeated or out of order)", sender, p, sender, want)
+		}
+		next[sender]++
+	}
+	for _, s := range senders {
+		if next[s] != n {
+			return fmt.Errorf("from %s: %d messages, want %d", s, next[s], n)
+		}
+	}
+	return nil
+}
+
+// vars returns the daemon's /debug/vars.
+func vars(t *testing.T, d *daemon) map[string]any {
+	t.Helper()
+	resp, err := http.Get("http://" + d.addr + "/debug/vars")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	v := map[string]any{}
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// metric returns one number of the daemon's /debug/vars.
+func metric(t *testing.T, d *daemon, key string) float64 {
+	t.Helper()
+	n, ok := vars(t, d)[key].(float64)
+	if !ok {
+		t.Fatalf("/debug/vars has no number %s", key)
+	}
+	return n
+}
+
+// waitMetric waits until the daemon's /debug/vars satisfy cond.
+func waitMetric(t *testing.T, d *daemon, cond func(map[string]any) bool) {
+	t.Helper()
+	deadline := time.Now().Add(testTimeout)
+	for !cond(vars(t, d)) {
+		if time.Now().After(deadline) {
+			t.Fatalf("/debug/vars of %s did not reach the state awaited within %v", d.addr, testTimeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
