@@ -117,11 +117,7 @@ func (s *Session) PingContext(ctx context.Context) error {
 	if s.onReader() {
 		return fmt.Errorf("session: PingContext: %w", ErrHandlerWait)
 	}
-	pw := s.pw.Load()
-	if pw == nil {
-		s.pw.CompareAndSwap(nil, &pongWaiters{waiting: map[uint64]chan struct{}{}})
-		pw = s.pw.Load()
-	}
+	pw := &s.extras().pings
 	pw.mu.Lock()
 	pw.next++
 	token := pw.next
@@ -171,10 +167,11 @@ type pongWaiters struct {
 // gotPong wakes the PingContext that sent the ping p answers, if any (on
 // the reader's goroutine).
 func (s *Session) gotPong(p []byte) {
-	pw := s.pw.Load()
-	if pw == nil || len(p) != len(pingTag)+8 || string(p[:len(pingTag)]) != pingTag {
+	x := s.extra.Load()
+	if x == nil || len(p) != len(pingTag)+8 || string(p[:len(pingTag)]) != pingTag {
 		return
 	}
+	pw := &x.pings
 	token := binary.BigEndian.Uint64(p[len(pingTag):])
 	pw.mu.Lock()
 	if ch, ok := pw.waiting[token]; ok {

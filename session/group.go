@@ -103,10 +103,10 @@ func (g *Group) shard(s *Session) *groupShard {
 // Add puts s in g, and reports whether it did: false when s was a member
 // already or has ended. s leaves by itself when it ends.
 func (g *Group) Add(s *Session) bool {
-	m := s.memberships()
+	m := s.extras()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.left || slices.Contains(m.groups, g) {
+	if s.is(flagLeft) || slices.Contains(m.groups, g) {
 		return false
 	}
 	m.groups = append(m.groups, g)
@@ -116,7 +116,7 @@ func (g *Group) Add(s *Session) bool {
 
 // Remove takes s out of g, and reports whether it was a member.
 func (g *Group) Remove(s *Session) bool {
-	m := s.members.Load()
+	m := s.extra.Load()
 	if m == nil {
 		return false
 	}
@@ -249,7 +249,7 @@ func (g *Group) BroadcastPrepared(pm *PreparedMessage) int {
 // broadcast.
 func (g *Group) slow(s *Session) {
 	g.dropped.Add(1)
-	s.dropped.Add(1)
+	s.extras().dropped.Add(1)
 	if g.policy == CloseSlow && !s.is(flagCloseSent|flagCloseQueued) {
 		if _, err := s.Close(CloseReason{Code: CloseTryAgainLater, Reason: "too slow: the backlog is full"}, nil); err == nil {
 			g.slowClosed.Add(1)
@@ -280,38 +280,37 @@ func (g *Group) Stats() GroupStats {
 	}
 }
 
-// memberships are the groups a session is in, so that it leaves them when
-// it ends. Made on the first Add.
-type memberships struct {
-	mu     sync.Mutex
-	groups []*Group
-	left   bool // the session has ended: it joins no more
+// extras are what a session needs only once it joins a group or pings
+// and waits (PingContext): made on first use, so that a plain session
+// carries one pointer for them.
+type extras struct {
+	mu      sync.Mutex
+	groups  []*Group      // the groups it is in (under mu)
+	dropped atomic.Uint64 // broadcasts its groups dropped for it
+	pings   pongWaiters   // PingContext's
 }
 
-// endedMemberships is the memberships of every session that ended before it joined
-// a group.
-var endedMemberships = &memberships{left: true}
-
-func (s *Session) memberships() *memberships {
-	if m := s.members.Load(); m != nil {
-		return m
+func (s *Session) extras() *extras {
+	if x := s.extra.Load(); x != nil {
+		return x
 	}
-	s.members.CompareAndSwap(nil, new(memberships))
-	return s.members.Load()
+	s.extra.CompareAndSwap(nil, &extras{pings: pongWaiters{waiting: map[uint64]chan struct{}{}}})
+	return s.extra.Load()
 }
 
 // leaveGroups takes s out of every group as it ends, before Done is
 // closed (so that a caller who waited for Done finds it gone); an Add that
 // comes later is refused.
 func (s *Session) leaveGroups() {
-	if s.members.CompareAndSwap(nil, endedMemberships) {
+	s.set(flagLeft)
+	x := s.extra.Load()
+	if x == nil {
 		return
 	}
-	m := s.members.Load()
-	m.mu.Lock()
-	groups := m.groups
-	m.groups, m.left = nil, true
-	m.mu.Unlock()
+	x.mu.Lock()
+	groups := x.groups
+	x.groups = nil
+	x.mu.Unlock()
 	for _, g := range groups {
 		g.remove(s)
 	}
@@ -319,4 +318,9 @@ func (s *Session) leaveGroups() {
 
 // Dropped returns how many broadcasts its groups dropped for s because it
 // did not keep up (GroupOptions.MaxBacklog).
-func (s *Session) Dropped() uint64 { return s.dropped.Load() }
+func (s *Session) Dropped() uint64 {
+	if x := s.extra.Load(); x != nil {
+		return x.dropped.Load()
+	}
+	return 0
+}

@@ -41,10 +41,8 @@ type Session struct {
 	pendingBytes atomic.Int64
 	readerG      atomic.Int64 // the reader's goroutine when handlers run on it; 0 otherwise
 
-	value   atomic.Pointer[any]         // SetValue's
-	dropped atomic.Uint64               // broadcasts its groups dropped for it
-	pw      atomic.Pointer[pongWaiters] // PingContext's; nil until the first
-	members atomic.Pointer[memberships] // the groups it is in; nil until the first Add
+	value atomic.Pointer[any]    // SetValue's
+	extra atomic.Pointer[extras] // groups and pings; nil until the first use
 
 	inbound chan Message  // nil with Options.OnMessage
 	closing chan struct{} // with inbound: closed once our close frame is queued
@@ -91,6 +89,7 @@ const (
 	flagTerminal                       // Cancel(Terminal) was called
 	flagTimedOut                       // the close timer fired
 	flagCloseQueued                    // a Close is on its way to the actor
+	flagLeft                           // the session left its groups: it joins no more
 )
 
 func (s *Session) is(f uint32) bool { return s.flags.Load()&f != 0 }
