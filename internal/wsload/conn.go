@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/gobwas/pool/pbytes"
 	"github.com/gobwas/ws"
+
+	"github.com/wsactor/wsactor/codec"
 )
 
 const (
@@ -32,8 +35,9 @@ type conn struct {
 	id int
 	nc net.Conn // set before r.dialed.Done, never changed after
 
-	sending bool // set by the coordinator before r.roles is closed
-	ps      Parser
+	sending bool         // set by the coordinator before r.roles is closed
+	ps      codec.Parser // the WebSocket stream: frames checked as a client must
+	tcpf    tcpFramer    // the stream in tcp mode
 	rbuf    []byte
 	out     []byte // control frames to write before the next refill
 	mask    [4]byte
@@ -52,7 +56,6 @@ type conn struct {
 
 	// The message being received.
 	recvSlot int
-	inMsg    bool
 	msgOp    Op
 	msgLen   int64
 	msgBad   bool
@@ -156,7 +159,8 @@ func (c *conn) dial(ctx context.Context) ([]byte, error) {
 // prepare takes the buffers and encodes the window.
 func (c *conn) prepare() {
 	r := c.r
-	c.ps.TCP = r.tcp
+	// No size limit: the echo of any message this run sends must come back.
+	c.ps.Decoder = codec.Decoder{Role: codec.Client, MaxMessage: -1}
 	c.closeWith = int(ws.StatusNormalClosure)
 	m := rand.Uint32()
 	c.mask = [4]byte{byte(m), byte(m >> 8), byte(m >> 16), byte(m >> 24)}
@@ -308,9 +312,6 @@ var (
 	errLost       = errors.New("messages lost: no echo before the end of the run")
 	errBadEcho    = errors.New("echo differs from the message sent (opcode, length or content)")
 	errUnexpected = errors.New("data message received with none outstanding")
-	errServerMask = errors.New("server sent a masked frame")
-	errBadFrame   = errors.New("server sent a frame with reserved bits or a reserved opcode")
-	errFragment   = errors.New("server sent a continuation frame out of order")
 	errEarlyClose = errors.New("server closed the connection before the end of the run")
 )
 
@@ -328,11 +329,14 @@ func (c *conn) fail(err error) {
 }
 
 // protocolError records a frame that no conforming server sends; the
-// connection closes with 1002.
+// connection closes with the code that err names (1002, 1007).
 func (c *conn) protocolError(err error) bool {
 	c.errs.Add(1)
-	c.r.noteErr(err)
+	c.r.noteErr(fmt.Errorf("server broke the protocol: %w", err))
 	c.closeWith = int(ws.StatusProtocolError)
+	if pe, ok := err.(*codec.ProtocolError); ok {
+		c.closeWith = int(pe.Code)
+	}
 	c.desync = true
 	c.finishDrain()
 	return false
@@ -349,7 +353,13 @@ func (c *conn) consume(p []byte, now int64) bool {
 	return ok
 }
 
+// parse parses p with the codec's frame parser, which checks every frame as
+// a client must (masking, reserved bits and opcodes, control frames,
+// continuation order, UTF-8 of text); in tcp mode with tcpFramer.
 func (c *conn) parse(p []byte, now int64) bool {
+	if c.r.tcp {
+		return c.parseTCP(p, now)
+	}
 	for len(p) > 0 {
 		ch, n, ok, err := c.ps.Next(p)
 		p = p[n:]
@@ -357,45 +367,56 @@ func (c *conn) parse(p []byte, now int64) bool {
 			return c.protocolError(err)
 		}
 		if !ok {
-			continue
+			continue // a header split across reads, kept by the parser
 		}
-		if ch.Masked {
-			return c.protocolError(errServerMask)
-		}
-		if ch.Rsv != 0 || !ch.Op.isKnown() {
-			return c.protocolError(errBadFrame)
-		}
-		if ch.Op.IsControl() {
-			if !c.control(ch) {
+		op := ch.Op
+		if op.IsControl() {
+			if !c.control(op, ch.Payload, ch.First, ch.Last) {
 				return false
 			}
 			continue
 		}
-		if ch.Offset == 0 {
-			if ch.Op == OpContinuation {
-				if !c.inMsg {
-					return c.protocolError(errFragment)
-				}
-			} else {
-				if c.inMsg {
-					return c.protocolError(errFragment)
-				}
-				c.inMsg = true
-				c.msgOp = ch.Op
-				c.msgLen = 0
-				c.msgBad = false
-			}
+		if ch.First && op != ws.OpContinuation {
+			c.msgOp = Op(op)
+			c.msgLen = 0
+			c.msgBad = false
 		}
-		if c.verify && !c.msgBad && len(ch.Payload) > 0 {
-			c.msgBad = !c.matches(ch.Payload)
-		}
-		c.msgLen += int64(len(ch.Payload))
+		c.data(ch.Payload)
 		if ch.Last && ch.Fin {
-			c.inMsg = false
 			c.message(now)
 		}
 	}
 	return true
+}
+
+// parseTCP parses p in tcp mode: each length-prefixed message is a binary
+// one.
+func (c *conn) parseTCP(p []byte, now int64) bool {
+	for len(p) > 0 {
+		payload, n, first, last, ok := c.tcpf.next(p)
+		p = p[n:]
+		if !ok {
+			continue
+		}
+		if first {
+			c.msgOp = OpBinary
+			c.msgLen = 0
+			c.msgBad = false
+		}
+		c.data(payload)
+		if last {
+			c.message(now)
+		}
+	}
+	return true
+}
+
+// data accounts for a piece of the current message's payload.
+func (c *conn) data(b []byte) {
+	if c.verify && !c.msgBad && len(b) > 0 {
+		c.msgBad = !c.matches(b)
+	}
+	c.msgLen += int64(len(b))
 }
 
 // matches reports whether b is what the current message carries at msgLen.
@@ -441,18 +462,18 @@ func (c *conn) message(now int64) {
 	}
 }
 
-// control handles a control frame chunk. It reports false when the server
-// closed.
-func (c *conn) control(ch Chunk) bool {
-	if ch.Offset == 0 {
+// control handles a piece of a control frame of opcode op. It reports
+// false when the server closed.
+func (c *conn) control(op ws.OpCode, payload []byte, first, last bool) bool {
+	if first {
 		c.ctlLen = 0
 	}
-	c.ctlLen += copy(c.ctl[c.ctlLen:], ch.Payload)
-	if !ch.Last {
+	c.ctlLen += copy(c.ctl[c.ctlLen:], payload)
+	if !last {
 		return true
 	}
 	p := c.ctl[:c.ctlLen]
-	switch ch.Op {
+	switch Op(op) {
 	case OpPing:
 		if !c.closing {
 			c.out = appendClientFrame(c.out, OpPong, p, c.mask)

@@ -2,9 +2,10 @@ package wsload
 
 import (
 	"encoding/binary"
-	"errors"
 
 	"github.com/gobwas/ws"
+
+	"github.com/wsactor/wsactor/codec"
 )
 
 // Op is a WebSocket frame opcode (RFC 6455, section 5.2).
@@ -20,201 +21,48 @@ const (
 	OpPong         Op = 0xa
 )
 
-// IsControl reports whether op is a control opcode (close, ping, pong or a
-// reserved control opcode).
-func (op Op) IsControl() bool { return op&0x8 != 0 }
-
-// isKnown reports whether op is one that RFC 6455 defines; the others are
-// reserved and a peer must not send them.
-func (op Op) isKnown() bool {
-	switch op {
-	case OpContinuation, OpText, OpBinary, OpClose, OpPing, OpPong:
-		return true
-	}
-	return false
-}
-
 const (
 	// maxHeaderLen is the longest WebSocket frame header: 2 bytes, an 8-byte
 	// extended length and a 4-byte mask key.
-	maxHeaderLen = 14
+	maxHeaderLen = codec.MaxHeaderLen
 	// tcpHeaderLen is the 4-byte big-endian length prefix of a frame in tcp
 	// mode.
 	tcpHeaderLen = 4
 	// maxControlPayload is the largest payload a control frame may carry.
-	maxControlPayload = 125
+	maxControlPayload = ws.MaxControlFramePayloadSize
 )
 
-// Errors that Parser returns for frames no conforming peer sends.
-var (
-	ErrFrameLength  = errors.New("wsload: frame length has its most significant bit set")
-	ErrControlFrame = errors.New("wsload: control frame is fragmented or longer than 125 bytes")
-)
-
-// Header is a parsed frame header.
-type Header struct {
-	Fin    bool
-	Rsv    byte // the three reserved bits, RSV1 as 0x4
-	Op     Op
-	Masked bool
-	Mask   [4]byte
-	Length int64 // payload length as the peer declared it
+// tcpFramer splits a tcp-mode stream (each message a 4-byte big-endian
+// length and its payload: not WebSocket, nothing to check) into payload
+// chunks, with a length prefix split across reads gathered in it.
+type tcpFramer struct {
+	hdr [tcpHeaderLen]byte
+	hn  int   // bytes of a split prefix gathered in hdr
+	in  bool  // inside a payload
+	rem int64 // payload bytes still to come
 }
 
-// Chunk is a piece of one frame's payload together with the frame's header.
-// A frame arrives as one or more chunks; a frame with an empty payload
-// arrives as one chunk with an empty Payload.
-type Chunk struct {
-	Header
-	// Payload aliases the slice given to Parser.Next: it is valid until the
-	// caller reuses that slice. Masked payloads are not unmasked.
-	Payload []byte
-	// Offset is the position of Payload within the frame's payload.
-	Offset int64
-	// Last reports whether Payload ends the frame.
-	Last bool
-}
-
-// Parser splits a byte stream into frame chunks without copying payloads and
-// without allocating. A header split across calls is gathered in the Parser
-// (at most 14 bytes); payloads never are. The zero Parser parses WebSocket
-// frames; a Parser with TCP set parses 4-byte length-prefixed frames, which it
-// reports as final binary frames.
-type Parser struct {
-	TCP bool
-
-	hdr [maxHeaderLen]byte
-	hn  int // bytes of a split header gathered in hdr
-
-	in  bool // inside the payload of h
-	h   Header
-	off int64 // payload bytes of h already returned
-}
-
-// Reset makes the Parser forget any partial frame.
-func (ps *Parser) Reset() {
-	ps.hn = 0
-	ps.in = false
-	ps.off = 0
-}
-
-// Next parses the start of p. It returns the number of bytes it consumed, and
-// a chunk when ok is true. While len(p) > 0, n is positive unless err is not
-// nil, so a caller loops until p is empty. After an error the Parser must be
-// Reset before it is used again.
-func (ps *Parser) Next(p []byte) (c Chunk, n int, ok bool, err error) {
-	if !ps.in {
-		var hb []byte
-		if ps.hn == 0 {
-			if need := ps.headerLen(p); len(p) >= need {
-				hb, n = p[:need], need
-			}
+// next parses the front of p as the WebSocket path's codec.Parser.Next does:
+// it returns the number of bytes consumed and, when ok, a piece of a
+// message's payload (a slice of p), whether it begins the message and
+// whether it ends it.
+func (f *tcpFramer) next(p []byte) (payload []byte, n int, first, last, ok bool) {
+	if !f.in {
+		n = copy(f.hdr[f.hn:], p)
+		if f.hn += n; f.hn < tcpHeaderLen {
+			return nil, n, false, false, false
 		}
-		if hb == nil {
-			// The header is split across calls: gather it.
-			for {
-				need := ps.headerLen(ps.hdr[:ps.hn])
-				if ps.hn >= need {
-					break
-				}
-				if n == len(p) {
-					return c, n, false, nil
-				}
-				k := copy(ps.hdr[ps.hn:need], p[n:])
-				ps.hn += k
-				n += k
-			}
-			hb = ps.hdr[:ps.hn]
-			ps.hn = 0
-		}
-		if err := ps.decode(hb); err != nil {
-			return c, n, false, err
-		}
-		ps.in = true
-		ps.off = 0
+		f.hn, f.in, first = 0, true, true
+		f.rem = int64(binary.BigEndian.Uint32(f.hdr[:]))
 	}
-
-	rem := ps.h.Length - ps.off
-	take := int64(len(p) - n)
-	if take > rem {
-		take = rem
+	take := int(min(int64(len(p)-n), f.rem))
+	if take == 0 && !first {
+		return nil, n, false, false, false
 	}
-	if take == 0 && rem > 0 {
-		return c, n, false, nil
-	}
-	c.Header = ps.h
-	c.Offset = ps.off
-	c.Payload = p[n : n+int(take)]
-	n += int(take)
-	ps.off += take
-	c.Last = ps.off == ps.h.Length
-	if c.Last {
-		ps.in = false
-	}
-	return c, n, true, nil
-}
-
-// headerLen returns how many bytes the header that starts with b takes, as
-// far as b tells: 2 until the second byte is known.
-func (ps *Parser) headerLen(b []byte) int {
-	if ps.TCP {
-		return tcpHeaderLen
-	}
-	if len(b) < 2 {
-		return 2
-	}
-	n := 2
-	switch b[1] & 0x7f {
-	case 126:
-		n += 2
-	case 127:
-		n += 8
-	}
-	if b[1]&0x80 != 0 {
-		n += 4
-	}
-	return n
-}
-
-// decode parses a complete header.
-func (ps *Parser) decode(b []byte) error {
-	if ps.TCP {
-		ps.h = Header{
-			Fin:    true,
-			Op:     OpBinary,
-			Length: int64(binary.BigEndian.Uint32(b)),
-		}
-		return nil
-	}
-	h := Header{
-		Fin:    b[0]&0x80 != 0,
-		Rsv:    (b[0] >> 4) & 0x7,
-		Op:     Op(b[0] & 0x0f),
-		Masked: b[1]&0x80 != 0,
-	}
-	length := int64(b[1] & 0x7f)
-	i := 2
-	switch length {
-	case 126:
-		length = int64(binary.BigEndian.Uint16(b[2:]))
-		i = 4
-	case 127:
-		u := binary.BigEndian.Uint64(b[2:])
-		if u>>63 != 0 {
-			return ErrFrameLength
-		}
-		length = int64(u)
-		i = 10
-	}
-	if h.Masked {
-		copy(h.Mask[:], b[i:i+4])
-	}
-	h.Length = length
-	if h.Op.IsControl() && (length > maxControlPayload || !h.Fin) {
-		return ErrControlFrame
-	}
-	ps.h = h
-	return nil
+	payload = p[n : n+take]
+	f.rem -= int64(take)
+	f.in = f.rem > 0
+	return payload, n + take, first, !f.in, true
 }
 
 // appendClientFrame appends a final client frame: its header with mask, then

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/gobwas/ws"
+
+	"github.com/wsactor/wsactor/codec"
 )
 
 // serverFrame encodes a frame with gobwas/ws, the reference encoder.
@@ -29,270 +31,179 @@ func pattern(n int) []byte {
 	return p
 }
 
-// parsed is a frame put back together from its chunks.
-type parsed struct {
-	Header
-	payload []byte
+// recvConn returns a connection that receives messages of size bytes and
+// opcode op, as one that does not send counts them.
+func recvConn(op Op, size int) *conn {
+	c := &conn{r: &runner{cfg: Config{Size: size, Inflight: 4}, op: op}}
+	c.ps.Decoder = codec.Decoder{Role: codec.Client, MaxMessage: -1}
+	return c
 }
 
-// parseAll feeds stream to a Parser in pieces of the given size (0: whole)
-// and reassembles the frames.
-func parseAll(t *testing.T, stream []byte, piece int, tcp bool) ([]parsed, error) {
-	t.Helper()
-	ps := Parser{TCP: tcp}
-	var out []parsed
-	var cur *parsed
+// feed gives stream to c.parse in pieces of the given size (0: whole). It
+// returns what the last call returned.
+func feed(c *conn, stream []byte, piece int) bool {
+	stream = bytes.Clone(stream) // the parser unmasks in place
 	for len(stream) > 0 {
 		k := len(stream)
 		if piece > 0 {
 			k = min(k, piece)
 		}
-		p := stream[:k]
+		if !c.parse(stream[:k], 0) {
+			return false
+		}
 		stream = stream[k:]
-		for len(p) > 0 {
-			c, n, ok, err := ps.Next(p)
-			if err != nil {
-				return out, err
-			}
-			if n <= 0 {
-				t.Fatalf(
-					"Next consumed %d bytes of %d",
-					n, len(p),
-				)
-			}
-			p = p[n:]
-			if !ok {
-				continue
-			}
-			if c.Offset == 0 {
-				out = append(out, parsed{Header: c.Header})
-				cur = &out[len(out)-1]
-			}
-			if int64(len(cur.payload)) != c.Offset {
-				t.Fatalf(
-					"chunk at offset %d, want %d",
-					c.Offset, len(cur.payload),
-				)
-			}
-			cur.payload = append(cur.payload, c.Payload...)
-			if c.Last != (int64(len(cur.payload)) == c.Length) {
-				t.Fatalf(
-					"Last %v with %d of %d bytes",
-					c.Last, len(cur.payload), c.Length,
-				)
-			}
-		}
 	}
-	return out, nil
+	return true
 }
 
-func TestParser(t *testing.T) {
-	closeBody := ws.NewCloseFrameBody(ws.StatusGoingAway, "bye")
-	cases := []struct {
-		name    string
-		fin     bool
-		op      ws.OpCode
-		payload []byte
-	}{
-		{
-			name:    "empty binary",
-			fin:     true,
-			op:      ws.OpBinary,
-			payload: nil,
-		},
-		{
-			name:    "7-bit length",
-			fin:     true,
-			op:      ws.OpText,
-			payload: pattern(125),
-		},
-		{
-			name:    "16-bit length, smallest",
-			fin:     true,
-			op:      ws.OpBinary,
-			payload: pattern(126),
-		},
-		{
-			name:    "16-bit length, largest",
-			fin:     true,
-			op:      ws.OpBinary,
-			payload: pattern(65535),
-		},
-		{
-			name:    "64-bit length",
-			fin:     true,
-			op:      ws.OpBinary,
-			payload: pattern(70000),
-		},
-		{
-			name:    "first fragment",
-			fin:     false,
-			op:      ws.OpText,
-			payload: pattern(10),
-		},
-		{
-			name:    "ping",
-			fin:     true,
-			op:      ws.OpPing,
-			payload: []byte("are you there"),
-		},
-		{
-			name:    "close with code",
-			fin:     true,
-			op:      ws.OpClose,
-			payload: closeBody,
-		},
-	}
-	for _, tc := range cases {
-		frame := serverFrame(t, tc.fin, tc.op, tc.payload)
-		// Two copies back to back, so that each split point also
-		// separates one frame from the next.
-		stream := append(append([]byte(nil), frame...), frame...)
-		for _, piece := range []int{0, 1, 2, 3, 5, 11, 4096} {
-			got, err := parseAll(t, stream, piece, false)
-			if err != nil {
-				t.Fatalf(
-					"%s, pieces of %d: %v",
-					tc.name, piece, err,
-				)
-			}
-			if len(got) != 2 {
-				t.Fatalf(
-					"%s, pieces of %d: %d frames, want 2",
-					tc.name, piece, len(got),
-				)
-			}
-			for _, f := range got {
-				if f.Fin != tc.fin || f.Op != Op(tc.op) || f.Masked || f.Length != int64(len(tc.payload)) {
-					t.Fatalf(
-						"%s, pieces of %d: header %+v",
-						tc.name, piece, f.Header,
-					)
-				}
-				if !bytes.Equal(f.payload, tc.payload) {
-					t.Fatalf(
-						"%s, pieces of %d: payload differs",
-						tc.name, piece,
-					)
-				}
-			}
+// TestParse feeds what a server sends to a connection's read path, cut into
+// pieces of many sizes: every message is counted whole, a ping between the
+// fragments of a message is answered, and the frames are told apart at
+// every split point.
+func TestParse(t *testing.T) {
+	const size = 70000
+	msg := pattern64(size)
+	var stream []byte
+	stream = append(stream, serverFrame(t, true, ws.OpText, msg)...)
+	stream = append(stream, serverFrame(t, false, ws.OpText, msg[:100])...)
+	stream = append(stream, serverFrame(t, true, ws.OpPing, []byte("are you there"))...)
+	stream = append(stream, serverFrame(t, false, ws.OpContinuation, msg[100:300])...)
+	stream = append(stream, serverFrame(t, true, ws.OpContinuation, msg[300:])...)
+	stream = append(stream, serverFrame(t, true, ws.OpText, msg)...)
+	for _, piece := range []int{0, 1, 2, 3, 5, 11, 4096} {
+		c := recvConn(OpText, size)
+		c.verify = true
+		c.plain = bytes.Repeat(msg, 4)
+		if !feed(c, stream, piece) {
+			t.Fatalf("pieces of %d: the connection failed: %v", piece, c.r.firstErr)
 		}
-	}
-	if got := closeCode(closeBody); got != 1001 {
-		t.Errorf(
-			"closeCode = %d, want 1001",
-			got,
-		)
-	}
-	if got := closeCode(nil); got != closeNoStatus {
-		t.Errorf(
-			"closeCode(empty) = %d, want %d",
-			got, closeNoStatus,
-		)
-	}
-}
-
-// TestParserSplitHeader splits a 64-bit-length header at every byte.
-func TestParserSplitHeader(t *testing.T) {
-	frame := serverFrame(t, true, ws.OpBinary, pattern(70000))
-	for cut := 1; cut < 10; cut++ {
-		ps := Parser{}
-		_, n, ok, err := ps.Next(frame[:cut])
-		if err != nil || ok || n != cut {
-			t.Fatalf(
-				"cut %d: n %d ok %v err %v, want the %d bytes gathered",
-				cut, n, ok, err, cut,
-			)
+		if c.recvN != 3 || c.errs.Load() != 0 {
+			t.Fatalf("pieces of %d: %d messages, %d errors (%v); want 3 and none", piece, c.recvN, c.errs.Load(), c.r.firstErr)
 		}
-		c, n, ok, err := ps.Next(frame[cut:])
-		if err != nil || !ok || !c.Last || c.Length != 70000 || n != len(frame)-cut {
-			t.Fatalf(
-				"cut %d: n %d ok %v err %v chunk %+v",
-				cut, n, ok, err, c.Header,
-			)
+		if want := appendClientFrame(nil, OpPong, []byte("are you there"), c.mask); !bytes.Equal(c.out, want) {
+			t.Fatalf("pieces of %d: owes %x, want the pong %x", piece, c.out, want)
 		}
 	}
 }
 
-func TestParserMasked(t *testing.T) {
-	payload := pattern(300)
-	mask := [4]byte{1, 2, 3, 4}
-	frame := appendClientFrame(nil, OpBinary, payload, mask)
-	got, err := parseAll(t, frame, 7, false)
-	if err != nil || len(got) != 1 {
-		t.Fatalf(
-			"got %d frames, err %v",
-			len(got), err,
-		)
-	}
-	f := got[0]
-	if !f.Masked || f.Mask != mask {
-		t.Fatalf(
-			"header %+v, want masked with %v",
-			f.Header, mask,
-		)
-	}
-	ws.Cipher(f.payload, f.Mask, 0)
-	if !bytes.Equal(f.payload, payload) {
-		t.Fatal("unmasked payload differs")
-	}
-}
-
-func TestParserErrors(t *testing.T) {
-	huge := []byte{0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 0}
+// TestParseErrors checks that a frame no conforming server sends fails the
+// connection with the close code that names the violation.
+func TestParseErrors(t *testing.T) {
 	cases := []struct {
 		name  string
 		frame []byte
 		want  error
+		code  int
 	}{
 		{
 			name:  "64-bit length with the top bit set",
-			frame: huge,
-			want:  ErrFrameLength,
+			frame: []byte{0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 0},
+			want:  codec.ErrLengthMSB,
+			code:  1002,
 		},
 		{
 			name:  "ping longer than 125 bytes",
 			frame: append([]byte{0x89, 126, 0, 126}, pattern(126)...),
-			want:  ErrControlFrame,
+			want:  codec.ErrControlTooLong,
+			code:  1002,
 		},
 		{
 			name:  "fragmented ping",
 			frame: []byte{0x09, 0},
-			want:  ErrControlFrame,
+			want:  codec.ErrControlFragmented,
+			code:  1002,
+		},
+		{
+			name:  "masked frame",
+			frame: appendClientFrame(nil, OpText, []byte("hi"), [4]byte{1, 2, 3, 4}),
+			want:  codec.ErrMaskUnexpected,
+			code:  1002,
+		},
+		{
+			name:  "reserved bits",
+			frame: []byte{0x80 | 0x40 | 0x2, 0},
+			want:  codec.ErrReservedBits,
+			code:  1002,
+		},
+		{
+			name:  "reserved opcode",
+			frame: []byte{0x83, 0},
+			want:  codec.ErrReservedOpcode,
+			code:  1002,
+		},
+		{
+			name:  "continuation without a message",
+			frame: []byte{0x80, 0},
+			want:  codec.ErrContinuationUnexpected,
+			code:  1002,
+		},
+		{
+			name:  "text that is not UTF-8",
+			frame: []byte{0x81, 2, 'a', 0xff},
+			want:  codec.ErrInvalidUTF8,
+			code:  1007,
 		},
 	}
 	for _, tc := range cases {
-		_, err := parseAll(t, tc.frame, 0, false)
-		if !errors.Is(err, tc.want) {
-			t.Errorf(
-				"%s: err %v, want %v",
-				tc.name, err, tc.want,
-			)
+		for _, piece := range []int{0, 1} {
+			c := recvConn(OpBinary, 64)
+			if feed(c, tc.frame, piece) {
+				t.Fatalf("%s, pieces of %d: the connection goes on", tc.name, piece)
+			}
+			if !errors.Is(c.r.firstErr, tc.want) || c.closeWith != tc.code || c.errs.Load() != 1 {
+				t.Errorf("%s, pieces of %d: error %v, close %d, %d errors; want %v, %d, 1",
+					tc.name, piece, c.r.firstErr, c.closeWith, c.errs.Load(), tc.want, tc.code)
+			}
 		}
 	}
 }
 
-func TestParserTCP(t *testing.T) {
+func TestParseTCP(t *testing.T) {
 	var stream []byte
 	sizes := []int{0, 64, 70000, 1}
 	for _, n := range sizes {
 		stream = appendTCPFrame(stream, pattern(n))
 	}
 	for _, piece := range []int{0, 1, 3, 4096} {
-		got, err := parseAll(t, stream, piece, true)
-		if err != nil || len(got) != len(sizes) {
-			t.Fatalf(
-				"pieces of %d: %d frames, err %v",
-				piece, len(got), err,
-			)
-		}
-		for i, f := range got {
-			if !f.Fin || f.Op != OpBinary || !bytes.Equal(f.payload, pattern(sizes[i])) {
-				t.Fatalf(
-					"pieces of %d: frame %d: %+v",
-					piece, i, f.Header,
-				)
+		var got [][]byte
+		var f tcpFramer
+		for b := stream; len(b) > 0; {
+			k := len(b)
+			if piece > 0 {
+				k = min(k, piece)
 			}
+			p := b[:k]
+			b = b[k:]
+			for len(p) > 0 {
+				payload, n, first, last, ok := f.next(p)
+				if n <= 0 {
+					t.Fatalf("pieces of %d: next consumed %d bytes of %d", piece, n, len(p))
+				}
+				p = p[n:]
+				if !ok {
+					continue
+				}
+				if first {
+					got = append(got, nil)
+				}
+				got[len(got)-1] = append(got[len(got)-1], payload...)
+				if last != (len(got[len(got)-1]) == sizes[len(got)-1]) {
+					t.Fatalf("pieces of %d: message %d: last %v at %d bytes", piece, len(got)-1, last, len(got[len(got)-1]))
+				}
+			}
+		}
+		if len(got) != len(sizes) {
+			t.Fatalf("pieces of %d: %d messages, want %d", piece, len(got), len(sizes))
+		}
+		for i, p := range got {
+			if !bytes.Equal(p, pattern(sizes[i])) {
+				t.Fatalf("pieces of %d: message %d differs", piece, i)
+			}
+		}
+		c := recvConn(OpBinary, 0)
+		c.r.tcp = true
+		if !feed(c, appendTCPFrame(nil, nil), piece) || c.recvN != 1 || c.errs.Load() != 0 {
+			t.Fatalf("pieces of %d: an empty tcp message: %d received, %d errors", piece, c.recvN, c.errs.Load())
 		}
 	}
 }
@@ -330,6 +241,15 @@ func TestAppendClientFrame(t *testing.T) {
 				n,
 			)
 		}
+	}
+}
+
+func TestCloseCode(t *testing.T) {
+	if got := closeCode(ws.NewCloseFrameBody(ws.StatusGoingAway, "bye")); got != 1001 {
+		t.Errorf("closeCode = %d, want 1001", got)
+	}
+	if got := closeCode(nil); got != closeNoStatus {
+		t.Errorf("closeCode(empty) = %d, want %d", got, closeNoStatus)
 	}
 }
 

@@ -186,15 +186,34 @@ func TestPingAnswered(t *testing.T) {
 	}
 }
 
+// TestBadEchoCounted has the server echo text as binary: every echo is
+// counted as an error.
 func TestBadEchoCounted(t *testing.T) {
 	s := startWSEcho(t, wsOptions{wrongOp: true})
 	cfg := testConfig(s.url())
+	cfg.Binary = false
 	cfg.Count = 100
 	res, err := run(t, cfg)
 	if !errors.Is(err, ErrNothingMeasured) || res.Errors != cfg.Count || res.Messages != 0 {
 		t.Fatalf(
 			"err %v, errors %d, messages %d: want every echo counted as an error",
 			err, res.Errors, res.Messages,
+		)
+	}
+}
+
+// TestInvalidTextFails has the server echo binary messages, which are not
+// UTF-8, as text: that breaks the protocol, and the run reports it.
+func TestInvalidTextFails(t *testing.T) {
+	s := startWSEcho(t, wsOptions{wrongOp: true})
+	cfg := testConfig(s.url())
+	cfg.Count = 100
+	res, err := run(t, cfg)
+	if !errors.Is(err, ErrNothingMeasured) || res.Errors == 0 || res.Messages != 0 ||
+		!strings.Contains(res.FirstError, "not valid UTF-8") {
+		t.Fatalf(
+			"err %v, errors %d, messages %d, first error %q: want the invalid text reported",
+			err, res.Errors, res.Messages, res.FirstError,
 		)
 	}
 }
