@@ -157,6 +157,29 @@ func (b *Batch) WriteTo(w io.Writer) (int64, error) {
 	return n, err
 }
 
+// WriteFrom writes the batch to w from byte off on (what an earlier write
+// of it left unwritten), with one vectored write, and returns the bytes it
+// wrote in this call.
+func (b *Batch) WriteFrom(w io.Writer, off int64) (int64, error) {
+	if off == 0 {
+		return b.WriteTo(w)
+	}
+	b.vec = b.vec[:0]
+	for _, buf := range b.bufs {
+		if off >= int64(len(buf)) {
+			off -= int64(len(buf))
+			continue
+		}
+		b.vec = append(b.vec, buf[off:])
+		off = 0
+	}
+	b.cur = b.vec
+	n, err := b.cur.WriteTo(w)
+	b.cur = nil
+	clear(b.vec)
+	return n, err
+}
+
 // Reset empties the batch and returns its pooled buffers.
 func (b *Batch) Reset() {
 	for i, buf := range b.owned {

@@ -560,3 +560,26 @@ func TestBatchCopyBelow(t *testing.T) {
 		})
 	}
 }
+
+// WriteFrom resumes a batch where an earlier write stopped, at any byte.
+func TestBatchWriteFrom(t *testing.T) {
+	var b codec.Batch
+	b.Role = codec.Server
+	b.CopyBelow = 16
+	b.AddMessage(ws.OpText, []byte("small"), 0)
+	big := bytes.Repeat([]byte("0123456789"), 100)
+	b.AddMessage(ws.OpBinary, big, 0)
+	b.AddMessage(ws.OpText, []byte("tail"), 0)
+	defer b.Reset()
+	var whole bytes.Buffer
+	if _, err := b.WriteTo(&whole); err != nil {
+		t.Fatal(err)
+	}
+	for off := int64(0); off <= b.Len(); off += 7 {
+		var rest bytes.Buffer
+		n, err := b.WriteFrom(&rest, off)
+		if err != nil || n != b.Len()-off || !bytes.Equal(rest.Bytes(), whole.Bytes()[off:]) {
+			t.Fatalf("WriteFrom(%d): %d bytes, %v; want the %d bytes after it", off, n, err, b.Len()-off)
+		}
+	}
+}

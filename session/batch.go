@@ -108,10 +108,22 @@ func (s *Session) flush() {
 	if s.state == stateDone {
 		err = s.endErr()
 	} else {
-		if d := s.opts.writeTimeout(s.role); d > 0 {
-			s.conn.SetWriteDeadline(time.Now().Add(d))
+		// The write timeout bounds a write that makes no progress: a peer
+		// that reads, however slowly, is not cut in the middle of a large
+		// message; one that stops reading is, after the timeout.
+		d := s.opts.writeTimeout(s.role)
+		total := sc.batch.Len()
+		for {
+			if d > 0 {
+				s.conn.SetWriteDeadline(time.Now().Add(d))
+			}
+			var k int64
+			k, err = sc.batch.WriteFrom(s.conn, n)
+			n += k
+			if err == nil || k == 0 || n >= total || !errors.Is(err, os.ErrDeadlineExceeded) || s.is(flagTerminal) {
+				break
+			}
 		}
-		n, err = sc.batch.WriteTo(s.conn)
 		switch {
 		case err == nil:
 		case s.is(flagTerminal):

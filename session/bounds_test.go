@@ -1052,3 +1052,45 @@ func TestWriteTimeoutPeerNeverReads(t *testing.T) {
 	}
 	t.Fatalf("%d MiB written to a peer that reads nothing", most)
 }
+
+// TestWriteTimeoutSlowReader: the write timeout bounds a write that makes
+// no progress, not a write that takes long: a peer that reads 1 MiB
+// slowly, over several write timeouts, gets it whole.
+func TestWriteTimeoutSlowReader(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	opts := &Options{
+		IdleTimeout:      -1,
+		WriteTimeout:     timeout,
+		HandshakeTimeout: testTimeout,
+		CloseTimeout:     testTimeout,
+	}
+	s, p := openRaw(t, codec.Server, opts, smallBuffer)
+	payload := filler(1 << 20)
+	reply := make(chan Completion, 1)
+	start := time.Now()
+	if _, err := s.WriteBinary(payload, reply); err != nil {
+		t.Fatal(err)
+	}
+	// 16 KiB every 20 ms: about a second for the message, three timeouts.
+	got := make([]byte, 0, len(payload)+16)
+	buf := make([]byte, 16<<10)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for len(got) < len(payload)+10 { // the header of a 1 MiB server frame is 10 bytes
+		<-tick.C
+		n, err := p.conn.Read(buf)
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", len(got), err)
+		}
+		got = append(got, buf[:n]...)
+	}
+	if c := await(t, reply); c.Err != nil {
+		t.Fatalf("the slow reader's write failed after %v: %v", time.Since(start), c.Err)
+	}
+	if d := time.Since(start); d < 2*timeout {
+		t.Logf("the message took %v, less than two write timeouts: the test did not read slowly enough", d)
+	}
+	if !bytes.Equal(got[len(got)-len(payload):], payload) {
+		t.Error("the message arrived damaged")
+	}
+}

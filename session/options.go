@@ -131,11 +131,13 @@ type Options struct {
 	MessageTimeout time.Duration
 	MessageMinRate int
 
-	// WriteTimeout bounds each write to the socket: a write that has not
-	// finished after this long (the peer stopped reading and the socket's
-	// buffers are full) ends the session with ErrWriteTimeout and the
-	// connection closed, since part of a frame may be out. Negative
-	// disables it. Default: 10 s for servers, off for clients.
+	// WriteTimeout bounds how long a write to the socket may make no
+	// progress: when the peer has taken no byte for this long (it stopped
+	// reading and the socket's buffers are full), the session ends with
+	// ErrWriteTimeout and the connection closed, since part of a frame
+	// may be out. A peer that reads slowly is not cut in the middle of a
+	// large message. Negative disables it. Default: 10 s for servers, off
+	// for clients.
 	WriteTimeout time.Duration
 
 	// CloseTimeout bounds the closing handshake: from sending our close
