@@ -19,7 +19,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
-	"github.com/wsactor/wsactor/internal/chat"
+	"github.com/wsactor/wsactor/internal/app/chat"
 )
 
 // TestChat runs wschat's page in three tabs of headless chromium: alice and
@@ -29,7 +29,7 @@ import (
 // exactly the tabs of its room.
 //
 // That nothing reaches a tab it is not for follows from the order of the
-// events, as in internal/chat's TestRooms: a message queued to a wrong
+// events, as in internal/app/chat's TestRooms: a message queued to a wrong
 // member would be queued in the same broadcast as to the right ones, so
 // before whatever that member is sent afterwards. Each say waits until it
 // is shown in its own tab, and each tab is sent something after the last

@@ -22,7 +22,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"go.uber.org/goleak"
 
-	"github.com/wsactor/wsactor/internal/echod"
+	"github.com/wsactor/wsactor/internal/app/echod"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wsactor/wsactor/internal/echod"
+	"github.com/wsactor/wsactor/internal/app/echod"
 )
 
 // server is where the cases connect: a loopback address and the path of
@@ -29,7 +29,7 @@ const (
 )
 
 // newServer starts the server under test, the echo daemon's handler
-// (internal/echod), on a loopback port, and stops it when t ends. It is
+// (internal/app/echod), on a loopback port, and stops it when t ends. It is
 // the only place to change to test another handler.
 func newServer(t *testing.T) server {
 	t.Helper()

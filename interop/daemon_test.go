@@ -12,12 +12,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wsactor/wsactor/internal/echod"
+	"github.com/wsactor/wsactor/internal/app/echod"
 	"github.com/wsactor/wsactor/session"
 )
 
 // The tests in this file run the clients of the server tests (gorilla,
-// coder, Python's websockets) against the echo daemon, internal/echod, the
+// coder, Python's websockets) against the echo daemon, internal/app/echod, the
 // package cmd/wsechod runs, instead of an echo server written in the test.
 // Each ends by reading the daemon's /debug/vars and checking that its
 // metrics count what the clients did.

@@ -2,7 +2,7 @@
 // implementations do: gorilla/websocket and coder/websocket as clients of a
 // wsactor server and as servers for a wsactor client, and Debian's Python
 // websockets library as a client (testdata/py_client.py). The same clients
-// also run against the echo daemon, internal/echod (daemon_test.go), whose
+// also run against the echo daemon, internal/app/echod (daemon_test.go), whose
 // /debug/vars metrics must count what they did. It is a module of
 // its own so that the runtime's go.mod keeps its three dependencies.
 //

@@ -14,7 +14,7 @@ modules="interop browser bench cmd/wsechod broker/nats"
 rm -rf "$state"
 mkdir -p "$state"
 tally=$state/tally
-"$go" build -o "$state/testsum" ./internal/testsum || exit 1
+"$go" build -o "$state/testsum" ./internal/tool/testsum || exit 1
 ts() { "$state/testsum" -tally "$tally" "$@"; }
 
 # The real clients the tests run: installed here on a fresh machine.

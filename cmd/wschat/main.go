@@ -5,7 +5,7 @@
 //	wschat -addr 127.0.0.1:0        a free port, printed at start
 //
 // Clients join a room at ws://HOST/ws?room=ROOM&name=NAME and speak JSON
-// text messages; the protocol is in the doc of internal/chat.
+// text messages; the protocol is in the doc of internal/app/chat.
 //
 // SIGINT or SIGTERM starts a graceful shutdown: stop accepting, send close
 // 1001 (going away) to every member, wait for their closing handshakes up
@@ -29,7 +29,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/wsactor/wsactor/internal/chat"
+	"github.com/wsactor/wsactor/internal/app/chat"
 )
 
 func main() {

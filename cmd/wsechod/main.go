@@ -42,7 +42,7 @@ import (
 	"syscall"
 
 	natsbroker "github.com/wsactor/wsactor/broker/nats"
-	"github.com/wsactor/wsactor/internal/echod"
+	"github.com/wsactor/wsactor/internal/app/echod"
 )
 
 func main() {

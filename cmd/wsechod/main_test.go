@@ -21,7 +21,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/wsactor/wsactor/codec"
-	"github.com/wsactor/wsactor/internal/echod"
+	"github.com/wsactor/wsactor/internal/app/echod"
 	"github.com/wsactor/wsactor/session"
 )
 
