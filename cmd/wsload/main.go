@@ -4,13 +4,16 @@
 //
 // It keeps -inflight messages outstanding on each of -c connections and
 // measures throughput and latency (-mode echo), measures the server's memory
-// per idle connection (-mode idle), or measures a broadcast endpoint
-// (-mode broadcast). It prints a summary for humans and, with -json, the
-// result for machines.
+// per idle connection (-mode idle), measures a broadcast endpoint
+// (-mode broadcast), or has one connection publish to a broadcast endpoint
+// as fast as the server delivers, with -silent members that never read, and
+// samples the server's memory over time (-mode fanout). It prints a summary
+// for humans and, with -json, the result for machines.
 //
 //	wsload -url ws://127.0.0.1:8080/ -c 64 -inflight 16 -size 64 -duration 10s
 //	wsload -url ws://127.0.0.1:9000/ -proto tcp -json -
 //	wsload -url ws://127.0.0.1:8080/ -mode idle -c 5000 -stats-url http://127.0.0.1:8080/debug/vars
+//	wsload -url ws://127.0.0.1:8080/broadcast -mode fanout -c 2000 -silent 200 -inflight 32 -size 1024 -stats-url http://127.0.0.1:8080/debug/vars
 //
 // Exit status: 0 when the run completed, even with errors counted; 1 when
 // nothing could be measured (no connection opened, no message echoed, or in
@@ -64,9 +67,9 @@ func parseFlags(args []string, stderr io.Writer) (wsload.Config, options, error)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.URL, "url", "", "`URL` of the server (required): ws://, wss://, or host:port in any URL for -proto tcp")
 	fs.StringVar(&proto, "proto", "ws", "`protocol`: ws, or tcp for 4-byte length-prefixed frames over plain TCP")
-	fs.StringVar(&mode, "mode", "echo", "`mode`: echo, idle or broadcast")
-	fs.IntVar(&cfg.Conns, "c", 64, "connections")
-	fs.IntVar(&cfg.Inflight, "inflight", 16, "messages in flight per connection")
+	fs.StringVar(&mode, "mode", "echo", "`mode`: echo, idle, broadcast or fanout")
+	fs.IntVar(&cfg.Conns, "c", 64, "connections (fanout: members, the publisher included)")
+	fs.IntVar(&cfg.Inflight, "inflight", 16, "messages in flight per connection (fanout: the publisher's lead over the slowest member that reads)")
 	fs.IntVar(&cfg.Size, "size", 64, "payload `bytes` per message")
 	fs.BoolVar(&cfg.Binary, "binary", true, "send binary messages; -binary=false sends ASCII text")
 	fs.BoolVar(&cfg.Verify, "verify", false, "check the echoed payload bytes too, not only length and opcode")
@@ -77,6 +80,8 @@ func parseFlags(args []string, stderr io.Writer) (wsload.Config, options, error)
 	fs.IntVar(&cfg.DialConcurrency, "dial-concurrency", 64, "dials and handshakes at once")
 	fs.DurationVar(&cfg.DialTimeout, "dial-timeout", 10*time.Second, "bound on one dial and handshake")
 	fs.DurationVar(&cfg.Hold, "hold", 5*time.Second, "idle mode: how long to hold the connections before reading the stats")
+	fs.IntVar(&cfg.Silent, "silent", 0, "fanout mode: members that never read")
+	fs.DurationVar(&cfg.Sample, "sample", 500*time.Millisecond, "fanout mode: read the stats endpoint this often during the run (0: never)")
 	fs.StringVar(&cfg.StatsURL, "stats-url", "", "server stats `URL` (e.g. http://127.0.0.1:8080/debug/vars), read with ?gc=1")
 	fs.BoolVar(&cfg.Insecure, "insecure", false, "wss: do not verify the server's certificate")
 	fs.StringVar(&cfg.Label, "label", "", "free text copied into the result")

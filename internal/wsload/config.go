@@ -23,6 +23,11 @@ const (
 	// ModeBroadcast has one connection send while every connection counts
 	// what the server's broadcast delivers to it.
 	ModeBroadcast Mode = "broadcast"
+	// ModeFanout has one connection publish as fast as the server delivers
+	// to every member (at most Inflight messages ahead of the slowest
+	// member that reads), Silent members that never read, and measures the
+	// deliveries, the losses and the server's memory over time.
+	ModeFanout Mode = "fanout"
 )
 
 // Proto is the wire protocol.
@@ -65,6 +70,8 @@ type Config struct {
 	DialConcurrency int           // dials and handshakes at once
 	DialTimeout     time.Duration // bound on one dial and handshake
 	Hold            time.Duration // ModeIdle: how long to hold the connections
+	Silent          int           // ModeFanout: members that never read
+	Sample          time.Duration // ModeFanout: interval of the server stats samples; 0 takes none
 	StatsURL        string        // the server's stats endpoint, or ""
 	Insecure        bool          // wss: skip certificate verification
 	Label           string        // copied into the result
@@ -90,9 +97,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	switch c.Mode {
-	case ModeEcho, ModeIdle, ModeBroadcast:
+	case ModeEcho, ModeIdle, ModeBroadcast, ModeFanout:
 	default:
-		return fmt.Errorf("-mode %q: want echo, idle or broadcast", c.Mode)
+		return fmt.Errorf("-mode %q: want echo, idle, broadcast or fanout", c.Mode)
 	}
 	switch {
 	case c.Conns < 1:
@@ -115,9 +122,17 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("-dial-timeout %v: want more than 0", c.DialTimeout)
 	case c.Hold < 0:
 		return fmt.Errorf("-hold %v: want 0 or more", c.Hold)
+	case c.Sample < 0:
+		return fmt.Errorf("-sample %v: want 0 or more", c.Sample)
+	case c.Silent < 0 || c.Silent > 0 && c.Silent >= c.Conns:
+		return fmt.Errorf("-silent %d: want 0 to -c minus 1 (%d)", c.Silent, c.Conns-1)
+	case c.Silent > 0 && c.Mode != ModeFanout:
+		return fmt.Errorf("-silent %d: only with -mode fanout", c.Silent)
+	case c.Mode == ModeFanout && c.Size < fanoutStamp:
+		return fmt.Errorf("-size %d: -mode fanout needs at least %d bytes (sequence number and send time)", c.Size, fanoutStamp)
 	}
 	senders := int64(c.Conns)
-	if c.Mode == ModeBroadcast {
+	if c.Mode == ModeBroadcast || c.Mode == ModeFanout {
 		senders = 1
 	}
 	if c.Mode != ModeIdle {

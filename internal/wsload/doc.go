@@ -30,6 +30,11 @@
 // 18.6 µs instead of 25.7 µs, and text echoes 28.0 µs as before, the UTF-8
 // check included, which the old parser skipped.
 //
+// The fan-out mode (ModeFanout, fanout.go) has members of their own: one
+// publishes stamped messages, paced by the slowest member that reads, and
+// every member counts what the server's broadcast delivers to it, with
+// silent members that never read.
+//
 // Run returns a Result, whose JSON form is the interface with the bench
 // orchestrator.
 package wsload

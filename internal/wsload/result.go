@@ -38,9 +38,10 @@ type Result struct {
 	DialErrors int64            `json:"dial_errors"`
 	CloseCodes map[string]int64 `json:"close_codes"`
 
-	Server       *ServerStats `json:"server,omitempty"`
-	ServerBefore *ServerStats `json:"server_before,omitempty"`
-	Idle         *IdleResult  `json:"idle,omitempty"`
+	Server       *ServerStats  `json:"server,omitempty"`
+	ServerBefore *ServerStats  `json:"server_before,omitempty"`
+	Idle         *IdleResult   `json:"idle,omitempty"`
+	Fanout       *FanoutResult `json:"fanout,omitempty"`
 
 	DeliveriesPerS float64 `json:"deliveries_per_s,omitempty"`
 
@@ -102,8 +103,20 @@ func (r *Result) WriteSummary(w io.Writer) {
 	default:
 		fmt.Fprintf(w, "msgs     %d in %.2f s: %.0f msgs/s, %.1f MB/s\n",
 			r.Messages, r.DurationS, r.MsgsPerS, r.MBPerS)
-		if r.Mode == ModeBroadcast {
+		if r.Mode == ModeBroadcast || r.Mode == ModeFanout {
 			fmt.Fprintf(w, "deliver  %d: %.0f deliveries/s\n", r.Deliveries, r.DeliveriesPerS)
+		}
+		if f := r.Fanout; f != nil {
+			fmt.Fprintf(w, "fanout   %d members (%d read, %d silent), window %d: %d of %d messages received (%.4f), %d missing, %d gaps, %d readers cut",
+				f.Members, f.Readers, f.Silent, f.Window, f.Received, f.Expected, f.DeliveryRatio, f.Missing, f.Gaps, f.ReadersCut)
+			if f.ServerDropped != nil {
+				fmt.Fprintf(w, ", server dropped %d", *f.ServerDropped)
+			}
+			fmt.Fprintln(w)
+			if f.RSSPeak != nil {
+				fmt.Fprintf(w, "rss      %s at the start, %s at the peak, %s at the end (%d samples)\n",
+					fmtBytes(*f.RSSStart), fmtBytes(*f.RSSPeak), fmtBytes(*f.RSSEnd), len(f.Samples))
+			}
 		}
 		if l := r.LatencyUS; l != nil {
 			fmt.Fprintf(w, "latency  p50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n",

@@ -129,6 +129,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		Binary:     cfg.Binary,
 		CloseCodes: map[string]int64{},
 	}
+	if cfg.Mode == ModeFanout {
+		return res, runFanout(ctx, cfg, res)
+	}
 	transport := &http.Transport{DisableKeepAlives: true}
 	defer transport.CloseIdleConnections()
 	client := &http.Client{Transport: transport}

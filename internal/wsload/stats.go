@@ -18,6 +18,10 @@ type ServerStats struct {
 	HeapInuseBytes  *int64 `json:"heap_inuse_bytes,omitempty"`
 	StackInuseBytes *int64 `json:"stack_inuse_bytes,omitempty"`
 	Goroutines      *int64 `json:"goroutines,omitempty"`
+	Conns           *int64 `json:"conns,omitempty"`
+	// Dropped is what the server says it dropped for members that did not
+	// keep up (broadcasts not delivered), for servers that count it.
+	Dropped *int64 `json:"dropped,omitempty"`
 }
 
 const (
@@ -30,13 +34,21 @@ const (
 // measures. It reads the top-level numeric keys it knows and ignores the
 // rest.
 func fetchStats(ctx context.Context, client *http.Client, raw string) (*ServerStats, error) {
+	return fetchStatsGC(ctx, client, raw, true)
+}
+
+// fetchStatsGC is fetchStats, with gc=1 only when gc is set: a sample
+// taken under load leaves the server's garbage collector alone.
+func fetchStatsGC(ctx context.Context, client *http.Client, raw string, gc bool) (*ServerStats, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, fmt.Errorf("stats: %w", err)
 	}
-	q := u.Query()
-	q.Set("gc", "1")
-	u.RawQuery = q.Encode()
+	if gc {
+		q := u.Query()
+		q.Set("gc", "1")
+		u.RawQuery = q.Encode()
+	}
 
 	ctx, cancel := context.WithTimeout(ctx, statsTimeout)
 	defer cancel()
@@ -71,6 +83,8 @@ func parseStats(body []byte) (*ServerStats, error) {
 		"heap_inuse_bytes":  &st.HeapInuseBytes,
 		"stack_inuse_bytes": &st.StackInuseBytes,
 		"goroutines":        &st.Goroutines,
+		"conns":             &st.Conns,
+		"dropped":           &st.Dropped,
 	} {
 		raw, ok := doc[key]
 		if !ok {
