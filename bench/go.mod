@@ -1,6 +1,6 @@
 module github.com/wsactor/wsactor/bench
 
-go 1.26
+go 1.26.0
 
 replace github.com/wsactor/wsactor => ../
 
@@ -10,6 +10,7 @@ require (
 	github.com/gobwas/ws v1.5.0
 	github.com/gorilla/websocket v1.5.3
 	github.com/lxzan/gws v1.8.9
+	github.com/wsactor/wsactor v0.0.0-00010101000000-000000000000
 	go.uber.org/goleak v1.3.0
 )
 

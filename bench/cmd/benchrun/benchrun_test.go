@@ -71,10 +71,15 @@ func TestParseFlagsQuick(t *testing.T) {
 	if err == nil {
 		t.Fatal("-servers nosuch: no error")
 	}
-	if got := selectedScenarios(config{quick: true}); len(got) != 2 {
+	if got := selectedScenarios(config{quick: true}); len(got) != 3 {
 		t.Fatalf(
-			"quick scenarios: %d; want 2",
+			"quick scenarios: %d; want 3",
 			len(got))
+	}
+	if cfg.fanoutRounds != 1 {
+		t.Fatalf(
+			"-quick: fanout rounds %d; want 1",
+			cfg.fanoutRounds)
 	}
 }
 
@@ -186,5 +191,169 @@ func TestReport(t *testing.T) {
 				"text or Markdown lacks %q:\n%s\n%s",
 				want, text.String(), md.String())
 		}
+	}
+}
+
+// TestReportFanout builds a fan-out report from made-up runs: the ratios
+// are to wsactor-group, the line under the table compares it with the
+// ceiling, the fastest library and the hand-written loop, and a scenario
+// with silent members gets the server's RSS over time.
+func TestReportFanout(t *testing.T) {
+	sc := &scenario{id: "fanout-2000-1KiB-slow10", mode: modeFanout, conns: 2000, size: 1 << 10, silent: 200}
+	i64 := func(v int64) *int64 { return &v }
+	run := func(deliveries float64, rss int64) runRecord {
+		return runRecord{Result: &loadResult{
+			DeliveriesPerS: deliveries,
+			MsgsPerS:       deliveries / 1800,
+			LatencyUS:      &latency{P50: 1000, P99: 9000},
+			Fanout: &fanoutResult{
+				Members: 2000, Readers: 1800, Silent: 200, Window: 128,
+				Expected: 1000, Received: 990, Missing: 10, DeliveryRatio: 0.99,
+				ServerDropped: i64(7),
+				RSSStart:      i64(rss), RSSPeak: i64(2 * rss), RSSEnd: i64(rss),
+				Samples: []statsSample{
+					{T: 0, serverStats: serverStats{RSSBytes: i64(rss), Conns: i64(2000)}},
+					{T: 1.5, serverStats: serverStats{RSSBytes: i64(2 * rss), Conns: i64(1800)}},
+				},
+			},
+		}}
+	}
+	sr := &scenarioReport{ID: sc.id, Title: sc.title(), Mode: string(sc.mode), Silent: sc.silent, Reference: sc.reference()}
+	for _, s := range []struct {
+		name string
+		runs []runRecord
+	}{
+		{
+			name: "wsactor-group",
+			runs: []runRecord{run(900e3, 32<<20), run(1000e3, 32<<20)},
+		},
+		{
+			name: "tcp",
+			runs: []runRecord{run(2000e3, 16<<20)},
+		},
+		{
+			name: "gorilla",
+			runs: []runRecord{run(250e3, 64<<20)},
+		},
+		{
+			name: "gws",
+			runs: []runRecord{run(100e3, 64<<20)},
+		},
+		{
+			name: "gobwas-raw",
+			runs: []runRecord{run(1900e3, 16<<20)},
+		},
+	} {
+		sr.Servers = append(sr.Servers, &serverReport{Name: s.name, Runs: s.runs, Summary: summarize(sc, s.runs)})
+	}
+	computeRatios(sc, sr)
+
+	w := sr.Servers[0].Summary
+	if w.Primary.Median != 950e3 || *w.VsWsactor != 1 || *w.VsTCP != 0.475 || w.Missing != 20 ||
+		*w.DeliveryRatio != 0.99 || *w.ServerDropped != 7 || *w.RSSPeak != 64<<20 || len(w.Samples) != 2 {
+		t.Fatalf(
+			"wsactor-group summary %+v",
+			w)
+	}
+	rows, _ := sr.table()
+	if rows[0][9] != "x wsactor-group" || rows[1][6] != "99.00% (20 missing, 0 gaps)" || rows[1][8] != "32.0 / 64.0 / 32.0" {
+		t.Fatalf(
+			"rows %q",
+			rows)
+	}
+	notes := sr.fanoutNotes()
+	want := "wsactor-group, deliveries/s (medians): 0.47x the TCP fan-out ceiling, 3.80x the fastest other library (gorilla), 0.50x the hand-written gobwas/ws loop."
+	if len(notes) != 1 || notes[0] != want {
+		t.Fatalf(
+			"notes %q\nwant %q",
+			notes, want)
+	}
+	tl := sr.timeline()
+	if len(tl) != 6 || strings.Join(tl[0], ",") != "server,t=0s,t=1s" || tl[1][1] != "32.0 (2000)" || tl[1][2] != "32.0 (2000)" || tl[2][2] != "16.0 (2000)" {
+		t.Fatalf(
+			"timeline %q",
+			tl)
+	}
+	rep := &report{Scenarios: []*scenarioReport{sr}, Config: reportConfigT{FanoutRounds: 2}}
+	var text, md bytes.Buffer
+	writeText(&text, rep)
+	writeMarkdown(&md, rep, "throughput.svg")
+	for _, want := range []string{"x wsactor-group", "3.80x the fastest other library", "t=1s", "fan-out scenarios: 2 round(s)"} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf(
+				"Markdown lacks %q:\n%s",
+				want, md.String())
+		}
+	}
+	if !strings.Contains(text.String(), "t=1s") {
+		t.Errorf(
+			"text lacks the timeline:\n%s",
+			text.String())
+	}
+}
+
+func TestServes(t *testing.T) {
+	fan := &scenario{mode: modeFanout}
+	echo := &scenario{mode: modeEcho}
+	bcast := &scenario{mode: modeBroadcast}
+	tests := []struct {
+		server string
+		sc     *scenario
+		ok     bool
+		noted  bool // left in the table with a note
+	}{
+		{
+			server: "wsactor",
+			sc:     fan,
+			noted:  true,
+		},
+		{
+			server: "wsactor-group",
+			sc:     fan,
+			ok:     true,
+		},
+		{
+			server: "wsactor-group",
+			sc:     echo,
+		},
+		{
+			server: "wsactor-group",
+			sc:     bcast,
+		},
+		{
+			server: "gobwas-wsutil",
+			sc:     fan,
+			noted:  true,
+		},
+		{
+			server: "gws",
+			sc:     fan,
+			ok:     true,
+		},
+		{
+			server: "tcp",
+			sc:     echo,
+			ok:     true,
+		},
+		{
+			server: "coder",
+			sc:     fan,
+			noted:  true,
+		},
+	}
+	for _, tc := range tests {
+		ok, why := serverByName(tc.server).serves(config{}, tc.sc)
+		if ok != tc.ok || (why != "") != tc.noted {
+			t.Errorf(
+				"%s in %s: %v %q; want %v, noted %v",
+				tc.server, tc.sc.mode, ok, why, tc.ok, tc.noted)
+		}
+	}
+}
+
+func TestServesOptIn(t *testing.T) {
+	ok, _ := serverByName("coder").serves(config{servers: []string{"coder"}}, &scenario{mode: modeFanout})
+	if !ok {
+		t.Fatal("coder named by -servers does not run in the fan-out scenarios")
 	}
 }

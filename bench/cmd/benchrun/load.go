@@ -36,6 +36,7 @@ type loadResult struct {
 	Server         *serverStats     `json:"server,omitempty"`
 	ServerBefore   *serverStats     `json:"server_before,omitempty"`
 	Idle           *idleResult      `json:"idle,omitempty"`
+	Fanout         *fanoutResult    `json:"fanout,omitempty"`
 	DeliveriesPerS float64          `json:"deliveries_per_s,omitempty"`
 	FirstError     string           `json:"first_error,omitempty"` // from wsload's summary
 }
@@ -53,6 +54,39 @@ type serverStats struct {
 	HeapInuseBytes  *int64 `json:"heap_inuse_bytes,omitempty"`
 	StackInuseBytes *int64 `json:"stack_inuse_bytes,omitempty"`
 	Goroutines      *int64 `json:"goroutines,omitempty"`
+	Conns           *int64 `json:"conns,omitempty"`
+	Dropped         *int64 `json:"dropped,omitempty"`
+}
+
+// fanoutResult is wsload's fan-out figures (wsload.FanoutResult).
+type fanoutResult struct {
+	Members       int           `json:"members"`
+	Readers       int           `json:"readers"`
+	Silent        int           `json:"silent"`
+	Unjoined      int           `json:"unjoined,omitempty"`
+	Window        int           `json:"window"`
+	Published     int64         `json:"published"`
+	Delivered     int64         `json:"delivered"`
+	Expected      int64         `json:"expected"`
+	Received      int64         `json:"received"`
+	DeliveryRatio float64       `json:"delivery_ratio"`
+	Gaps          int64         `json:"gaps"`
+	Missing       int64         `json:"missing"`
+	ReadersCut    int64         `json:"readers_cut"`
+	ServerDropped *int64        `json:"server_dropped,omitempty"`
+	MeasureFromS  float64       `json:"measure_from_s"`
+	MeasureToS    float64       `json:"measure_to_s"`
+	Samples       []statsSample `json:"samples,omitempty"`
+	RSSStart      *int64        `json:"rss_start_bytes,omitempty"`
+	RSSPeak       *int64        `json:"rss_peak_bytes,omitempty"`
+	RSSEnd        *int64        `json:"rss_end_bytes,omitempty"`
+}
+
+// statsSample is one reading of the server's stats during a fan-out run,
+// T seconds after the publisher started.
+type statsSample struct {
+	T float64 `json:"t"`
+	serverStats
 }
 
 type idleResult struct {
@@ -77,12 +111,21 @@ func wsloadArgs(cfg config, sc *scenario, in *instance, label, jsonPath string) 
 	if sc.mode == modeIdle {
 		return append(args, "-hold", cfg.hold.String())
 	}
+	warmup, duration := sc.times(cfg)
+	inflight := sc.inflight
+	if sc.mode == modeFanout {
+		inflight = cfg.fanoutWindow
+		args = append(args,
+			"-silent", strconv.Itoa(sc.silent),
+			"-sample", cfg.fanoutSample.String(),
+		)
+	}
 	return append(args,
-		"-inflight", strconv.Itoa(sc.inflight),
+		"-inflight", strconv.Itoa(inflight),
 		"-size", strconv.Itoa(sc.size),
 		"-binary",
-		"-duration", cfg.duration.String(),
-		"-warmup", cfg.warmup.String(),
+		"-duration", duration.String(),
+		"-warmup", warmup.String(),
 	)
 }
 

@@ -45,6 +45,15 @@ type config struct {
 	wsactorPath string
 	wsactorArgs []string
 	args        []string // as given, for the report
+
+	// The fan-out scenarios' own run settings.
+	fanoutRounds       int
+	fanoutRoundsLong   int
+	fanoutDuration     time.Duration
+	fanoutWarmup       time.Duration
+	fanoutWindow       int
+	fanoutWriteTimeout time.Duration
+	fanoutSample       time.Duration
 }
 
 func parseFlags(args []string) (config, error) {
@@ -58,7 +67,7 @@ func parseFlags(args []string) (config, error) {
 		warmupSet                    bool
 	)
 	fs := flag.NewFlagSet("benchrun", flag.ContinueOnError)
-	fs.BoolVar(&c.quick, "quick", false, "a subset in under a minute: echo 64 conns x 64 B and idle at 1000 conns, 1 round of 2 s, no micro-benchmarks")
+	fs.BoolVar(&c.quick, "quick", false, "a subset in about a minute: echo 64 conns x 64 B, idle at 1000 conns and fan-out of 1 KiB to 500 members, 1 round of 2 s, no micro-benchmarks")
 	fs.IntVar(&rounds, "rounds", 3, "rounds: every server runs once per round and scenario")
 	fs.DurationVar(&duration, "duration", 5*time.Second, "measured time of each run")
 	fs.DurationVar(&warmup, "warmup", time.Second, "load before each run's measurement")
@@ -74,14 +83,24 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&c.gwsParallel, "gws-parallel", true, "run gws with ParallelEnabled, as its README's best practice does")
 	fs.StringVar(&c.wsactorPath, "wsactor-path", "/", "path of wsechod's echo endpoint")
 	fs.StringVar(&wsaArgs, "wsactor-args", "", "extra flags for wsechod, space-separated")
+	fs.IntVar(&c.fanoutRounds, "fanout-rounds", 2, "fan-out scenarios of 2000 members: rounds (1 with -quick)")
+	fs.IntVar(&c.fanoutRoundsLong, "fanout-rounds-long", 1, "the long fan-out scenarios (10000 members, silent members): rounds")
+	fs.DurationVar(&c.fanoutDuration, "fanout-duration", 2*time.Second, "fan-out scenarios: measured time of each run (six times that with silent members)")
+	fs.DurationVar(&c.fanoutWarmup, "fanout-warmup", 500*time.Millisecond, "fan-out scenarios: publishing before each run's measurement")
+	fs.IntVar(&c.fanoutWindow, "fanout-window", 128, "fan-out scenarios: messages the publisher may be ahead of the slowest member that reads")
+	fs.DurationVar(&c.fanoutWriteTimeout, "fanout-write-timeout", 2*time.Second, "fan-out scenarios: every server's write timeout for its members (-write-timeout), which cuts the silent ones (gws has none)")
+	fs.DurationVar(&c.fanoutSample, "fanout-sample", 250*time.Millisecond, "fan-out scenarios: how often the server's stats are read during a run")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	fanoutRoundsSet := false
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
+		case "fanout-rounds":
+			fanoutRoundsSet = true
 		case "duration":
 			durationSet = true
 		case "rounds":
@@ -107,6 +126,9 @@ func parseFlags(args []string) (config, error) {
 			// Long enough for wsactor's idle sessions to park their
 			// readers (Options.ParkAfter, 1 s, checked once a second).
 			c.hold = 2500 * time.Millisecond
+		}
+		if !fanoutRoundsSet {
+			c.fanoutRounds = 1
 		}
 	}
 	switch micro {
@@ -148,6 +170,12 @@ func parseFlags(args []string) (config, error) {
 		return c, errors.New("-warmup and -hold: want 0 or more")
 	case c.microCount < 1:
 		return c, errors.New("-micro-count: want at least 1")
+	case c.fanoutRounds < 1 || c.fanoutRoundsLong < 1:
+		return c, errors.New("-fanout-rounds and -fanout-rounds-long: want at least 1")
+	case c.fanoutDuration <= 0 || c.fanoutWarmup < 0 || c.fanoutWriteTimeout <= 0 || c.fanoutSample < 0:
+		return c, errors.New("-fanout-duration and -fanout-write-timeout: want more than 0; -fanout-warmup and -fanout-sample: 0 or more")
+	case c.fanoutWindow < 1:
+		return c, errors.New("-fanout-window: want at least 1")
 	}
 	c.args = args
 	return c, nil

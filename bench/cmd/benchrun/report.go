@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -49,6 +50,13 @@ type reportConfigT struct {
 	WarmupS   float64 `json:"warmup_s"`
 	HoldS     float64 `json:"hold_s"`
 	Binary    bool    `json:"binary"`
+
+	FanoutRounds        int     `json:"fanout_rounds"`
+	FanoutDurationS     float64 `json:"fanout_duration_s"`
+	FanoutWarmupS       float64 `json:"fanout_warmup_s"`
+	FanoutWindow        int     `json:"fanout_window"`
+	FanoutWriteTimeoutS float64 `json:"fanout_write_timeout_s"`
+	FanoutSampleS       float64 `json:"fanout_sample_s"`
 }
 
 type serverInfo struct {
@@ -62,13 +70,16 @@ type skip struct {
 }
 
 type scenarioReport struct {
-	ID       string          `json:"id"`
-	Title    string          `json:"title"`
-	Mode     string          `json:"mode"`
-	Conns    int             `json:"conns"`
-	Inflight int             `json:"inflight,omitempty"`
-	Size     int             `json:"size,omitempty"`
-	Servers  []*serverReport `json:"servers"`
+	ID       string `json:"id"`
+	Title    string `json:"title"`
+	Mode     string `json:"mode"`
+	Conns    int    `json:"conns"`
+	Inflight int    `json:"inflight,omitempty"`
+	Size     int    `json:"size,omitempty"`
+	Silent   int    `json:"silent,omitempty"`
+	// Reference is the server that the "x wsactor" ratios are to.
+	Reference string          `json:"reference"`
+	Servers   []*serverReport `json:"servers"`
 }
 
 type serverReport struct {
@@ -106,6 +117,21 @@ type summary struct {
 	// Median cores used by the server and by wsload over a run.
 	ServerCores float64 `json:"server_cores,omitempty"`
 	LoadCores   float64 `json:"wsload_cores,omitempty"`
+
+	// Fan-out: the median share of the messages that the readers got; the
+	// messages they never got (by the end of each run's drain) and the
+	// readers the server cut, over all runs; the median of the server's own drop count; the medians of
+	// the server's RSS at the start, the peak and the end of a run; and the
+	// server's stats over time in the run whose deliveries/s is the median.
+	DeliveryRatio *float64      `json:"delivery_ratio,omitempty"`
+	Missing       int64         `json:"missing,omitempty"`
+	Gaps          int64         `json:"gaps,omitempty"`
+	ReadersCut    int64         `json:"readers_cut,omitempty"`
+	ServerDropped *float64      `json:"server_dropped,omitempty"`
+	RSSStart      *float64      `json:"rss_start_bytes,omitempty"`
+	RSSPeak       *float64      `json:"rss_peak_bytes,omitempty"`
+	RSSEnd        *float64      `json:"rss_end_bytes,omitempty"`
+	Samples       []statsSample `json:"samples,omitempty"`
 }
 
 func median(v []float64) float64 {
@@ -133,7 +159,9 @@ func summarize(sc *scenario, runs []runRecord) *summary {
 	var (
 		primary, msgs, mb, p50, p99, heap, stack, gor []float64
 		srvCores, loadCores                           []float64
-		errs                                          int64
+		ratio, dropped, rssStart, rssPeak, rssEnd     []float64
+		fanouts                                       []*loadResult
+		errs, missing, gaps, cut                      int64
 		idleConns                                     int64
 		failed                                        int
 	)
@@ -146,6 +174,10 @@ func summarize(sc *scenario, runs []runRecord) *summary {
 				ok = res.Idle != nil && res.Idle.RSSPerConnBytes != nil
 			case modeBroadcast:
 				ok = res.DeliveriesPerS > 0
+			case modeFanout:
+				// A run may deliver nothing measured (a server stalled by
+				// its silent members) and still be a figure.
+				ok = res.Fanout != nil && res.Fanout.Readers > 0
 			default:
 				ok = res.MsgsPerS > 0
 			}
@@ -173,6 +205,27 @@ func summarize(sc *scenario, runs []runRecord) *summary {
 			continue
 		case modeBroadcast:
 			primary = append(primary, res.DeliveriesPerS)
+		case modeFanout:
+			primary = append(primary, res.DeliveriesPerS)
+			f := res.Fanout
+			fanouts = append(fanouts, res)
+			ratio = append(ratio, f.DeliveryRatio)
+			missing += f.Missing
+			gaps += f.Gaps
+			cut += f.ReadersCut
+			for _, p := range []struct {
+				v   *int64
+				dst *[]float64
+			}{
+				{f.ServerDropped, &dropped},
+				{f.RSSStart, &rssStart},
+				{f.RSSPeak, &rssPeak},
+				{f.RSSEnd, &rssEnd},
+			} {
+				if p.v != nil {
+					*p.dst = append(*p.dst, float64(*p.v))
+				}
+			}
 		default:
 			primary = append(primary, res.MsgsPerS)
 		}
@@ -206,10 +259,27 @@ func summarize(sc *scenario, runs []runRecord) *summary {
 		m := statOf(msgs)
 		s.MsgsPerS = &m
 	}
+	if sc.mode == modeFanout {
+		medianOf := func(v []float64) *float64 {
+			if len(v) == 0 {
+				return nil
+			}
+			m := median(v)
+			return &m
+		}
+		s.DeliveryRatio = medianOf(ratio)
+		s.Missing, s.Gaps, s.ReadersCut = missing, gaps, cut
+		s.ServerDropped = medianOf(dropped)
+		s.RSSStart, s.RSSPeak, s.RSSEnd = medianOf(rssStart), medianOf(rssPeak), medianOf(rssEnd)
+		// The samples of the run nearest the median (the lower middle).
+		slices.SortFunc(fanouts, func(a, b *loadResult) int { return cmp.Compare(a.DeliveriesPerS, b.DeliveriesPerS) })
+		s.Samples = fanouts[(len(fanouts)-1)/2].Fanout.Samples
+	}
 	return s
 }
 
-// computeRatios sets each server's ratio of medians to wsactor and to tcp.
+// computeRatios sets each server's ratio of medians to the scenario's
+// reference (wsactor, or wsactor-group for fan-out) and to tcp.
 func computeRatios(sc *scenario, sr *scenarioReport) {
 	ref := func(name string) float64 {
 		for _, s := range sr.Servers {
@@ -219,7 +289,7 @@ func computeRatios(sc *scenario, sr *scenarioReport) {
 		}
 		return 0
 	}
-	wsa, tcp := ref("wsactor"), ref("tcp")
+	wsa, tcp := ref(sc.reference()), ref("tcp")
 	for _, s := range sr.Servers {
 		if s.Summary == nil {
 			continue
@@ -251,13 +321,16 @@ func (sr *scenarioReport) table() (rows [][]string, notes []string) {
 		return fmt.Sprintf("%s (%s-%s)", f(st.Median), f(st.Min), f(st.Max))
 	}
 	kib := func(v float64) string { return fmt.Sprintf("%.2f", v/1024) }
+	xref := "x " + sr.ref()
 	switch sr.Mode {
 	case string(modeIdle):
-		rows = append(rows, []string{"server", "KiB/conn RSS (min-max)", "heap KiB/conn", "stack KiB/conn", "x wsactor", "x tcp", "runs"})
+		rows = append(rows, []string{"server", "KiB/conn RSS (min-max)", "heap KiB/conn", "stack KiB/conn", xref, "x tcp", "runs"})
 	case string(modeBroadcast):
-		rows = append(rows, []string{"server", "deliveries/s (min-max)", "sent msgs/s", "MB/s", "p50", "p99", "x wsactor", "x tcp", "cores srv/load", "runs"})
+		rows = append(rows, []string{"server", "deliveries/s (min-max)", "sent msgs/s", "MB/s", "p50", "p99", xref, "x tcp", "cores srv/load", "runs"})
+	case string(modeFanout):
+		rows = append(rows, []string{"server", "deliveries/s (min-max)", "published msgs/s", "MB/s", "p50", "p99", "delivered", "server drops", "RSS MiB start/peak/end", xref, "x tcp", "cores srv/load", "runs"})
 	default:
-		rows = append(rows, []string{"server", "msgs/s (min-max)", "MB/s", "p50", "p99", "x wsactor", "x tcp", "cores srv/load", "runs"})
+		rows = append(rows, []string{"server", "msgs/s (min-max)", "MB/s", "p50", "p99", xref, "x tcp", "cores srv/load", "runs"})
 	}
 	for _, s := range sr.Servers {
 		sum := s.Summary
@@ -293,6 +366,35 @@ func (sr *scenarioReport) table() (rows [][]string, notes []string) {
 			}
 			rows = append(rows, []string{s.Name, minmax(sum.Primary, si), sent, fmt.Sprintf("%.1f", sum.MBPerS),
 				us(sum.P50US), us(sum.P99US), ratio(sum.VsWsactor), ratio(sum.VsTCP), cores(sum), runs})
+		case string(modeFanout):
+			sent := ""
+			if sum.MsgsPerS != nil {
+				sent = si(sum.MsgsPerS.Median)
+			}
+			delivered := "n/a"
+			if sum.DeliveryRatio != nil {
+				delivered = percent(*sum.DeliveryRatio)
+			}
+			if sum.Missing > 0 {
+				delivered += fmt.Sprintf(" (%s missing, %s gaps)", si(float64(sum.Missing)), si(float64(sum.Gaps)))
+			}
+			if sum.ReadersCut > 0 {
+				delivered += fmt.Sprintf(", %d readers cut", sum.ReadersCut)
+			}
+			drops := "none counted"
+			if sum.ServerDropped != nil {
+				drops = si(*sum.ServerDropped)
+			}
+			rss := "n/a"
+			if sum.RSSStart != nil {
+				rss = fmt.Sprintf("%s / %s / %s", mib(*sum.RSSStart), mib(*sum.RSSPeak), mib(*sum.RSSEnd))
+			}
+			p50, p99 := "n/a", "n/a" // no measured message arrived by the end of the drain
+			if sum.P99US > 0 {
+				p50, p99 = us(sum.P50US), us(sum.P99US)
+			}
+			rows = append(rows, []string{s.Name, minmax(sum.Primary, si), sent, fmt.Sprintf("%.1f", sum.MBPerS),
+				p50, p99, delivered, drops, rss, ratio(sum.VsWsactor), ratio(sum.VsTCP), cores(sum), runs})
 		default:
 			rows = append(rows, []string{s.Name, minmax(sum.Primary, si), fmt.Sprintf("%.1f", sum.MBPerS),
 				us(sum.P50US), us(sum.P99US), ratio(sum.VsWsactor), ratio(sum.VsTCP), cores(sum), runs})
@@ -300,6 +402,29 @@ func (sr *scenarioReport) table() (rows [][]string, notes []string) {
 	}
 	return rows, notes
 }
+
+// ref is the reference server of the ratios.
+func (sr *scenarioReport) ref() string {
+	if sr.Reference == "" {
+		return "wsactor"
+	}
+	return sr.Reference
+}
+
+// percent formats a ratio as a percentage: 100%, 99.97%.
+func percent(r float64) string {
+	switch {
+	case r == 1:
+		return "100%"
+	case r >= 0.9999:
+		return fmt.Sprintf("%.3f%%", 100*r)
+	default:
+		return fmt.Sprintf("%.2f%%", 100*r)
+	}
+}
+
+// mib formats bytes as MiB.
+func mib(b float64) string { return fmt.Sprintf("%.1f", b/(1<<20)) }
 
 func cores(s *summary) string {
 	return fmt.Sprintf("%.2f/%.2f", s.ServerCores, s.LoadCores)
@@ -312,26 +437,16 @@ func writeText(w io.Writer, rep *report) {
 	for _, sr := range rep.Scenarios {
 		fmt.Fprintf(w, "== %s (%s)\n", sr.Title, sr.ID)
 		rows, notes := sr.table()
-		widths := make([]int, len(rows[0]))
-		for _, r := range rows {
-			for i, c := range r {
-				widths[i] = max(widths[i], len([]rune(c)))
-			}
-		}
-		for _, r := range rows {
-			var b strings.Builder
-			for i, c := range r {
-				pad := widths[i] - len([]rune(c))
-				if i == 0 {
-					b.WriteString(c + strings.Repeat(" ", pad))
-				} else {
-					b.WriteString("  " + strings.Repeat(" ", pad) + c)
-				}
-			}
-			fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
-		}
+		writeAligned(w, "", rows)
 		for _, n := range notes {
 			fmt.Fprintf(w, "  - %s\n", n)
+		}
+		for _, n := range sr.fanoutNotes() {
+			fmt.Fprintf(w, "  %s\n", n)
+		}
+		if tl := sr.timeline(); tl != nil {
+			fmt.Fprintf(w, "  server RSS in MiB (open connections) over time, in the median run; t = 0 is the publisher's start:\n")
+			writeAligned(w, "  ", tl)
 		}
 		fmt.Fprintln(w)
 	}
@@ -347,6 +462,33 @@ func writeText(w io.Writer, rep *report) {
 	}
 }
 
+// writeAligned writes rows as columns, the first left-aligned and the
+// others right-aligned, each line after indent.
+func writeAligned(w io.Writer, indent string, rows [][]string) {
+	var widths []int
+	for _, r := range rows {
+		for i, c := range r {
+			if i == len(widths) {
+				widths = append(widths, 0)
+			}
+			widths[i] = max(widths[i], len([]rune(c)))
+		}
+	}
+	for _, r := range rows {
+		var b strings.Builder
+		b.WriteString(indent)
+		for i, c := range r {
+			pad := widths[i] - len([]rune(c))
+			if i == 0 {
+				b.WriteString(c + strings.Repeat(" ", pad))
+			} else {
+				b.WriteString("  " + strings.Repeat(" ", pad) + c)
+			}
+		}
+		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
+	}
+}
+
 // writeMarkdown writes the report as Markdown.
 func writeMarkdown(w io.Writer, rep *report, svgName string) {
 	m := rep.Machine
@@ -359,6 +501,10 @@ func writeMarkdown(w io.Writer, rep *report, svgName string) {
 	c := rep.Config
 	fmt.Fprintf(w, "- %d round(s), every server once per round in a rotated order, each run on a freshly started server; %gs measured after %gs of warm-up; idle connections held %gs; binary messages; loopback; wsload and the server share the machine\n\n",
 		c.Rounds, c.DurationS, c.WarmupS, c.HoldS)
+	if hasFanout(rep) {
+		fmt.Fprintf(w, "- fan-out scenarios: %d round(s), %gs measured (twice that with silent members) after %gs of warm-up; one connection publishes, every member receives (the publisher too); the publisher writes as fast as the server reads, but never more than %d messages ahead of the slowest member that reads, so that a server that drops or queues without bound is measured on what it delivers; deliveries/s counts what the reading members received; every server's write timeout for its members is %gs (gws has none); the server's stats are read every %gs during a run\n\n",
+			c.FanoutRounds, c.FanoutDurationS, c.FanoutWarmupS, c.FanoutWindow, c.FanoutWriteTimeoutS, c.FanoutSampleS)
+	}
 	fmt.Fprintf(w, "Figures are medians of the rounds, with min-max. Ratios are ratios of medians: above 1 means more than wsactor or the TCP ceiling (for idle memory, more memory). Latency is wsload's, per message, with the load above; it includes wsload's own time. \"cores srv/load\" is the CPU time over the wall time of the server and of wsload during a run (dial, warm-up and close included): with %d CPUs shared by both, a wsload near its share while the server has room would mean the generator is the limit.\n\n", m.CPUs)
 	fmt.Fprintf(w, "![throughput by scenario](%s)\n\n", svgName)
 	for _, sr := range rep.Scenarios {
@@ -379,6 +525,26 @@ func writeMarkdown(w io.Writer, rep *report, svgName string) {
 			fmt.Fprintln(w)
 			for _, n := range notes {
 				fmt.Fprintf(w, "- %s\n", n)
+			}
+		}
+		if fn := sr.fanoutNotes(); len(fn) > 0 {
+			fmt.Fprintln(w)
+			for _, n := range fn {
+				fmt.Fprintf(w, "%s\n", n)
+			}
+		}
+		if tl := sr.timeline(); tl != nil {
+			fmt.Fprintf(w, "\nServer RSS in MiB (open connections) over time, in each server's median run; t = 0 is the publisher's start (probes until every member has one, then the warm-up and the measurement):\n\n")
+			for i, r := range tl {
+				fmt.Fprintf(w, "| %s |\n", strings.Join(r, " | "))
+				if i == 0 {
+					seps := make([]string, len(r))
+					for j := range seps {
+						seps[j] = "---:"
+					}
+					seps[0] = "---"
+					fmt.Fprintf(w, "| %s |\n", strings.Join(seps, " | "))
+				}
 			}
 		}
 		fmt.Fprintln(w)
@@ -452,6 +618,13 @@ func reportConfig(cfg config) reportConfigT {
 		WarmupS:   cfg.warmup.Seconds(),
 		HoldS:     cfg.hold.Seconds(),
 		Binary:    true,
+
+		FanoutRounds:        cfg.fanoutRounds,
+		FanoutDurationS:     cfg.fanoutDuration.Seconds(),
+		FanoutWarmupS:       cfg.fanoutWarmup.Seconds(),
+		FanoutWindow:        cfg.fanoutWindow,
+		FanoutWriteTimeoutS: cfg.fanoutWriteTimeout.Seconds(),
+		FanoutSampleS:       cfg.fanoutSample.Seconds(),
 	}
 }
 
@@ -461,7 +634,7 @@ func serverInfos(srvs []*server, cfg config) []serverInfo {
 		note := s.note
 		if s.name == "gws" {
 			if cfg.gwsParallel {
-				note += "; ParallelEnabled (replies may leave out of order, which wsload's in-order latency ring does not expect: gws latencies are approximate)"
+				note += "; ParallelEnabled (replies may leave out of order, which wsload's in-order latency ring does not expect: gws latencies are approximate), except in the fan-out scenarios, where broadcasts handled in parallel would reach the members out of order"
 			} else {
 				note += "; ParallelEnabled off (-gws-parallel=false)"
 			}
@@ -527,4 +700,114 @@ func procField(path, key string) string {
 		}
 	}
 	return "unknown"
+}
+
+// libraries are the servers on other WebSocket libraries' broadcast APIs,
+// which the fan-out reference is compared with; gobwas-raw, a loop written
+// by hand on gobwas/ws's low level, is compared with apart.
+var libraries = []string{"gorilla", "coder", "gws"}
+
+// fanoutNotes are the lines under a fan-out table: the reference's
+// deliveries/s against the TCP ceiling, the fastest library's broadcast and
+// the hand-written gobwas loop.
+func (sr *scenarioReport) fanoutNotes() []string {
+	if sr.Mode != string(modeFanout) {
+		return nil
+	}
+	med := func(name string) float64 {
+		for _, s := range sr.Servers {
+			if s.Name == name && s.Summary != nil {
+				return s.Summary.Primary.Median
+			}
+		}
+		return 0
+	}
+	ref := sr.ref()
+	r := med(ref)
+	if r <= 0 {
+		return nil
+	}
+	parts := []string{}
+	if t := med("tcp"); t > 0 {
+		parts = append(parts, fmt.Sprintf("%.2fx the TCP fan-out ceiling", r/t))
+	}
+	best, bestV := "", 0.0
+	for _, name := range libraries {
+		if v := med(name); v > bestV {
+			best, bestV = name, v
+		}
+	}
+	if bestV > 0 {
+		parts = append(parts, fmt.Sprintf("%.2fx the fastest other library (%s)", r/bestV, best))
+	}
+	if g := med("gobwas-raw"); g > 0 {
+		parts = append(parts, fmt.Sprintf("%.2fx the hand-written gobwas/ws loop", r/g))
+	}
+	if len(parts) == 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("%s, deliveries/s (medians): %s.", ref, strings.Join(parts, ", "))}
+}
+
+// timelineStep is the spacing of the columns of a timeline.
+const timelineStep = 1.0 // seconds
+
+// timeline is the server's RSS and open connections over time in each
+// server's median run, one column a second, for the fan-out scenarios with
+// silent members; nil otherwise. A cell is the last sample at or before its
+// time (the first sample for t = 0).
+func (sr *scenarioReport) timeline() [][]string {
+	if sr.Mode != string(modeFanout) || sr.Silent == 0 {
+		return nil
+	}
+	end := 0.0
+	for _, s := range sr.Servers {
+		if s.Summary != nil && len(s.Summary.Samples) > 0 {
+			end = max(end, s.Summary.Samples[len(s.Summary.Samples)-1].T)
+		}
+	}
+	if end == 0 {
+		return nil
+	}
+	var times []float64
+	for t := 0.0; t <= end+1e-9; t += timelineStep {
+		times = append(times, t)
+	}
+	head := []string{"server"}
+	for _, t := range times {
+		head = append(head, fmt.Sprintf("t=%gs", t))
+	}
+	rows := [][]string{head}
+	for _, s := range sr.Servers {
+		if s.Summary == nil || len(s.Summary.Samples) == 0 {
+			continue
+		}
+		row := []string{s.Name}
+		for _, t := range times {
+			cell := ""
+			for i, smp := range s.Summary.Samples {
+				if i > 0 && smp.T > t+1e-9 {
+					break
+				}
+				if smp.RSSBytes != nil {
+					cell = mib(float64(*smp.RSSBytes))
+					if smp.Conns != nil {
+						cell += fmt.Sprintf(" (%d)", *smp.Conns)
+					}
+				}
+			}
+			row = append(row, cell)
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+func hasFanout(rep *report) bool {
+	for _, sr := range rep.Scenarios {
+		if sr.Mode == string(modeFanout) {
+			return true
+		}
+	}
+	return false
 }

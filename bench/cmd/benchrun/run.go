@@ -36,20 +36,29 @@ func (r *runner) runAll(ctx context.Context, scenarios []*scenario, srvs []*serv
 	rep := &report{}
 	for si, sc := range scenarios {
 		sr := &scenarioReport{
-			ID:       sc.id,
-			Title:    sc.title(),
-			Mode:     string(sc.mode),
-			Conns:    sc.conns,
-			Inflight: sc.inflight,
-			Size:     sc.size,
+			ID:        sc.id,
+			Title:     sc.title(),
+			Mode:      string(sc.mode),
+			Conns:     sc.conns,
+			Inflight:  sc.inflight,
+			Size:      sc.size,
+			Silent:    sc.silent,
+			Reference: sc.reference(),
+		}
+		if sc.mode == modeFanout {
+			sr.Inflight = r.cfg.fanoutWindow
 		}
 		rep.Scenarios = append(rep.Scenarios, sr)
 		var parts []*serverReport
 		byName := map[string]*serverReport{}
 		for _, s := range servers {
-			if why, ok := r.skipped[s.name]; ok {
+			ok, why := s.serves(r.cfg, sc)
+			if !ok && why == "" {
+				continue // not meant for this kind of scenario
+			}
+			if skip, ok := r.skipped[s.name]; ok {
 				if selected(r.cfg, s) {
-					sr.Servers = append(sr.Servers, &serverReport{Name: s.name, Note: "skipped: " + why})
+					sr.Servers = append(sr.Servers, &serverReport{Name: s.name, Note: "skipped: " + skip})
 				}
 				continue
 			}
@@ -58,15 +67,16 @@ func (r *runner) runAll(ctx context.Context, scenarios []*scenario, srvs []*serv
 			}
 			srep := &serverReport{Name: s.name}
 			sr.Servers = append(sr.Servers, srep)
-			if sc.mode == modeBroadcast && s.broadcast == noBroadcast {
-				srep.Note = "no broadcast endpoint"
+			if !ok {
+				srep.Note = why
 				continue
 			}
 			parts = append(parts, srep)
 			byName[s.name] = srep
 		}
 		gaveUp := map[string]bool{}
-		for round := 0; round < r.cfg.rounds; round++ {
+		rounds := sc.rounds(r.cfg)
+		for round := 0; round < rounds; round++ {
 			for i := range parts {
 				srep := parts[(i+round)%len(parts)]
 				s := serverByName(srep.Name)
@@ -77,7 +87,7 @@ func (r *runner) runAll(ctx context.Context, scenarios []*scenario, srvs []*serv
 					return rep
 				}
 				progress("[scenario %d/%d, round %d/%d] %-13s %s ... ",
-					si+1, len(scenarios), round+1, r.cfg.rounds, s.name, sc.short())
+					si+1, len(scenarios), round+1, rounds, s.name, sc.short())
 				rec := r.runOne(ctx, sc, s, round, i+1)
 				srep.Runs = append(srep.Runs, rec)
 				if rec.Error != "" && rec.Result == nil {
@@ -103,6 +113,16 @@ func (r *runner) runAll(ctx context.Context, scenarios []*scenario, srvs []*serv
 		computeRatios(sc, sr)
 	}
 	return rep
+}
+
+// named reports whether -servers names s.
+func named(cfg config, s *server) bool {
+	for _, n := range cfg.servers {
+		if n == s.name {
+			return true
+		}
+	}
+	return false
 }
 
 func selected(cfg config, s *server) bool {
@@ -169,6 +189,18 @@ func describe(sc *scenario, res *loadResult) string {
 		return fmt.Sprintf("%d conns, %.2f KiB/conn RSS", res.Idle.Conns, float64(*res.Idle.RSSPerConnBytes)/1024)
 	case modeBroadcast:
 		return fmt.Sprintf("%s deliveries/s, %s msgs/s sent%s", si(res.DeliveriesPerS), si(res.MsgsPerS), latencyText(res))
+	case modeFanout:
+		s := fmt.Sprintf("%s deliveries/s, %s msgs/s published", si(res.DeliveriesPerS), si(res.MsgsPerS))
+		if f := res.Fanout; f != nil {
+			s += fmt.Sprintf(", delivered %s", percent(f.DeliveryRatio))
+			if f.ServerDropped != nil {
+				s += fmt.Sprintf(", server dropped %d", *f.ServerDropped)
+			}
+			if f.RSSPeak != nil && f.RSSStart != nil {
+				s += fmt.Sprintf(", RSS %s to %s peak", mib(float64(*f.RSSStart)), mib(float64(*f.RSSPeak)))
+			}
+		}
+		return s + latencyText(res)
 	default:
 		return fmt.Sprintf("%s msgs/s, %.1f MB/s%s", si(res.MsgsPerS), res.MBPerS, latencyText(res))
 	}

@@ -12,15 +12,18 @@ const (
 	modeEcho      mode = "echo"
 	modeIdle      mode = "idle"
 	modeBroadcast mode = "broadcast"
+	modeFanout    mode = "fanout"
 )
 
 // scenario is one load, run against every server that can serve it.
 type scenario struct {
 	id       string
 	mode     mode
-	conns    int
-	inflight int // echo: per connection; broadcast: of the one sender
+	conns    int // fanout: members, the publisher included
+	inflight int // echo: per connection; broadcast: of the one sender; fanout: set from -fanout-window
 	size     int
+	silent   int  // fanout: members that never read
+	long     bool // fanout: a long run (10000 members, or silent members): -fanout-rounds-long rounds
 	note     string
 }
 
@@ -31,6 +34,12 @@ func (sc *scenario) title() string {
 		return fmt.Sprintf("idle memory, %d connections", sc.conns)
 	case modeBroadcast:
 		return fmt.Sprintf("broadcast %s to %d connections, one sender with %d in flight", sizeName(sc.size), sc.conns, sc.inflight)
+	case modeFanout:
+		t := fmt.Sprintf("fan-out %s to %d members, one publisher as fast as the server delivers", sizeName(sc.size), sc.conns)
+		if sc.silent > 0 {
+			t += fmt.Sprintf(", %d of them never read", sc.silent)
+		}
+		return t
 	default:
 		return fmt.Sprintf("echo %s, %d connection%s, %d in flight each", sizeName(sc.size), sc.conns, plural(sc.conns), sc.inflight)
 	}
@@ -41,7 +50,20 @@ func (sc *scenario) short() string {
 	if sc.mode == modeIdle {
 		return fmt.Sprintf("idle %dc", sc.conns)
 	}
-	return fmt.Sprintf("%s %dc x %s", sc.mode, sc.conns, sizeName(sc.size))
+	s := fmt.Sprintf("%s %dc x %s", sc.mode, sc.conns, sizeName(sc.size))
+	if sc.silent > 0 {
+		s += fmt.Sprintf(" (%d silent)", sc.silent)
+	}
+	return s
+}
+
+// reference is the server the scenario's ratios are to: wsactor, or for
+// fan-out the wsactor server on session.Group.
+func (sc *scenario) reference() string {
+	if sc.mode == modeFanout {
+		return "wsactor-group"
+	}
+	return "wsactor"
 }
 
 func plural(n int) string {
@@ -75,6 +97,11 @@ func fullScenarios() []*scenario {
 		{id: "echo-64c-64KiB", mode: modeEcho, conns: 64, inflight: 16, size: 64 << 10},
 		{id: "idle-5000c", mode: modeIdle, conns: 5000},
 		{id: "broadcast-1000c-1KiB", mode: modeBroadcast, conns: 1000, inflight: 16, size: 1 << 10},
+		{id: "fanout-2000-64B", mode: modeFanout, conns: 2000, size: 64},
+		{id: "fanout-2000-1KiB", mode: modeFanout, conns: 2000, size: 1 << 10},
+		{id: "fanout-10000-64B", mode: modeFanout, conns: 10000, size: 64, long: true},
+		{id: "fanout-10000-1KiB", mode: modeFanout, conns: 10000, size: 1 << 10, long: true},
+		{id: "fanout-2000-1KiB-slow10", mode: modeFanout, conns: 2000, size: 1 << 10, silent: 200, long: true},
 	}
 }
 
@@ -83,6 +110,7 @@ func quickScenarios() []*scenario {
 	return []*scenario{
 		{id: "echo-64c-64B", mode: modeEcho, conns: 64, inflight: 16, size: 64},
 		{id: "idle-1000c", mode: modeIdle, conns: 1000},
+		{id: "fanout-500-1KiB", mode: modeFanout, conns: 500, size: 1 << 10},
 	}
 }
 
@@ -128,9 +156,43 @@ func selectedScenarios(cfg config) []*scenario {
 // runTimeout bounds one wsload run: its own phases plus room for dialing,
 // draining and closing thousands of connections.
 func (sc *scenario) runTimeout(cfg config) time.Duration {
-	d := cfg.warmup + cfg.duration + 2*time.Minute
+	warmup, duration := sc.times(cfg)
+	d := warmup + duration + 2*time.Minute
 	if sc.mode == modeIdle {
 		d = cfg.hold + 2*time.Minute
 	}
 	return d
+}
+
+// silentScale is how many times -fanout-duration the fan-out scenarios with
+// silent members run: a member that does not read takes 3-4 MiB into its
+// socket buffers on loopback (the server's send queue grows that far)
+// before a write to it blocks, which takes 3 to 8 s at the rates measured
+// here, and the servers' write timeouts (-fanout-write-timeout) must fall
+// inside the run after that.
+const silentScale = 6
+
+// times are the warm-up and the measured time of each run of sc: fan-out
+// scenarios have their own (-fanout-warmup, -fanout-duration, times
+// silentScale with silent members).
+func (sc *scenario) times(cfg config) (warmup, duration time.Duration) {
+	if sc.mode != modeFanout {
+		return cfg.warmup, cfg.duration
+	}
+	duration = cfg.fanoutDuration
+	if sc.silent > 0 {
+		duration *= silentScale
+	}
+	return cfg.fanoutWarmup, duration
+}
+
+// rounds is how many rounds sc runs.
+func (sc *scenario) rounds(cfg config) int {
+	switch {
+	case sc.mode == modeFanout && sc.long:
+		return cfg.fanoutRoundsLong
+	case sc.mode == modeFanout:
+		return cfg.fanoutRounds
+	}
+	return cfg.rounds
 }

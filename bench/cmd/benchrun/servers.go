@@ -33,8 +33,14 @@ type server struct {
 	proto         string // wsload -proto
 	separateStats bool   // takes -stats-addr
 	broadcast     broadcastKind
-	args          func(cfg config) []string
-	note          string // how it is configured, for the report
+	// fanout: the fan-out scenarios run at its broadcast endpoint;
+	// fanoutOnly: it runs in nothing else; fanoutOptIn: only when -servers
+	// names it.
+	fanout, fanoutOnly, fanoutOptIn bool
+	noFanout                        string // why it is not in the fan-out scenarios
+	writeTimeout                    bool   // takes -write-timeout for its broadcast writes
+	args                            func(cfg config, sc *scenario) []string
+	note                            string // how it is configured, for the report
 
 	bin string // set by build
 }
@@ -47,8 +53,19 @@ var servers = []*server{
 		inRepo:    true,
 		proto:     "ws",
 		broadcast: broadcastBoth,
-		args:      func(cfg config) []string { return cfg.wsactorArgs },
+		noFanout:  "the fan-out scenarios run wsactor-group, on the library's session.Group",
+		args:      func(cfg config, _ *scenario) []string { return cfg.wsactorArgs },
 		note:      "wsactor's echo daemon, cmd/wsechod",
+	},
+	{
+		name:         "wsactor-group",
+		pkg:          "./servers/wsactor-group",
+		proto:        "ws",
+		broadcast:    broadcastPath,
+		fanout:       true,
+		fanoutOnly:   true,
+		writeTimeout: true,
+		note:         "wsactor's fan-out on session.Group (Group.Broadcast: encoded once, queued to every member), DropSlow over a 256 KiB backlog, Options.WriteTimeout; fan-out scenarios only",
 	},
 	{
 		name:          "tcp",
@@ -56,7 +73,9 @@ var servers = []*server{
 		proto:         "tcp",
 		separateStats: true,
 		broadcast:     broadcastFlag,
-		note:          "plain TCP, 4-byte length-prefixed frames, one write per read: the ceiling",
+		fanout:        true,
+		writeTimeout:  true,
+		note:          "plain TCP, 4-byte length-prefixed frames, one write per read: the ceiling; broadcast: each read's frames copied once, a writer goroutine per connection writes all it has queued with one writev",
 	},
 	{
 		name:          "gobwas-raw",
@@ -64,21 +83,29 @@ var servers = []*server{
 		proto:         "ws",
 		separateStats: true,
 		broadcast:     broadcastPath,
-		note:          "gobwas/ws low level, hand-written loop, pooled buffers, one flush per drained burst",
+		fanout:        true,
+		writeTimeout:  true,
+		note:          "gobwas/ws low level, hand-written loop, pooled buffers, one flush per drained burst; broadcast: frames encoded once, a writer goroutine per connection, one flush per drained queue",
 	},
 	{
-		name:      "gorilla",
-		pkg:       "./servers/gorilla",
-		proto:     "ws",
-		broadcast: broadcastPath,
-		note:      "gorilla/websocket v1.5.3, NextReader/NextWriter, 4 KiB buffers + WriteBufferPool; broadcast: PreparedMessage",
+		name:         "gorilla",
+		pkg:          "./servers/gorilla",
+		proto:        "ws",
+		broadcast:    broadcastPath,
+		fanout:       true,
+		writeTimeout: true,
+		note:         "gorilla/websocket v1.5.3, NextReader/NextWriter, 4 KiB buffers + WriteBufferPool; broadcast: PreparedMessage, a writer goroutine per connection, a write deadline per message",
 	},
 	{
-		name:      "coder",
-		pkg:       "./servers/coder",
-		proto:     "ws",
-		broadcast: broadcastPath,
-		note:      "coder/websocket v1.8.15, Reader into a pooled buffer + Write, compression disabled",
+		name:         "coder",
+		pkg:          "./servers/coder",
+		proto:        "ws",
+		broadcast:    broadcastPath,
+		fanout:       true,
+		fanoutOptIn:  true,
+		noFanout:     "in the fan-out scenarios only when -servers names it, to keep make bench within its time: its broadcast is the chat example's writer per connection, as gorilla's",
+		writeTimeout: true,
+		note:         "coder/websocket v1.8.15, Reader into a pooled buffer + Write, compression disabled; broadcast: the chat example's writer goroutine per connection, a timeout per write",
 	},
 	{
 		name:  "gobwas-wsutil",
@@ -91,10 +118,14 @@ var servers = []*server{
 		pkg:       "./servers/gws",
 		proto:     "ws",
 		broadcast: broadcastPath,
-		args: func(cfg config) []string {
-			return []string{"-parallel=" + strconv.FormatBool(cfg.gwsParallel)}
+		fanout:    true,
+		args: func(cfg config, sc *scenario) []string {
+			// A broadcast handled in parallel goes out of order: the
+			// fan-out members check the order, so it runs serially there.
+			parallel := cfg.gwsParallel && sc.mode != modeFanout
+			return []string{"-parallel=" + strconv.FormatBool(parallel)}
 		},
-		note: "lxzan/gws v1.8.9, event handler, WriteMessage, README's best-practice options; broadcast: Broadcaster",
+		note: "lxzan/gws v1.8.9, event handler, WriteMessage, README's best-practice options; broadcast: Broadcaster (an unbounded write queue per connection, no write timeout)",
 	},
 }
 
@@ -164,7 +195,7 @@ func (s *server) start(ctx context.Context, cfg config, sc *scenario, logDir str
 	if s.name == "wsactor" {
 		path = cfg.wsactorPath
 	}
-	if sc.mode == modeBroadcast {
+	if sc.mode == modeBroadcast || sc.mode == modeFanout {
 		switch s.broadcast {
 		case broadcastPath:
 			path = "/broadcast"
@@ -177,8 +208,11 @@ func (s *server) start(ctx context.Context, cfg config, sc *scenario, logDir str
 			return nil, errors.New("no broadcast endpoint")
 		}
 	}
+	if sc.mode == modeFanout && s.writeTimeout {
+		args = append(args, "-write-timeout", cfg.fanoutWriteTimeout.String())
+	}
 	if s.args != nil {
-		args = append(args, s.args(cfg)...)
+		args = append(args, s.args(cfg, sc)...)
 	}
 
 	logf, err := os.OpenFile(filepath.Join(logDir, s.name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -262,4 +296,23 @@ func freePort() (int, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// serves reports whether s runs in sc, and if not why, for the table ("" to
+// leave s out of the table altogether).
+func (s *server) serves(cfg config, sc *scenario) (ok bool, why string) {
+	switch {
+	case sc.mode == modeFanout && s.fanoutOptIn && !named(cfg, s):
+		return false, s.noFanout
+	case sc.mode == modeFanout && !s.fanout:
+		if s.noFanout != "" {
+			return false, s.noFanout
+		}
+		return false, "no broadcast endpoint"
+	case sc.mode != modeFanout && s.fanoutOnly:
+		return false, ""
+	case sc.mode == modeBroadcast && s.broadcast == noBroadcast:
+		return false, "no broadcast endpoint"
+	}
+	return true, ""
 }

@@ -39,7 +39,7 @@ func writeSVG(w io.Writer, rep *report) {
 		unit := "msgs/s"
 		format := si
 		switch sr.Mode {
-		case string(modeBroadcast):
+		case string(modeBroadcast), string(modeFanout):
 			unit = "deliveries/s"
 		case string(modeIdle):
 			unit = "KiB of RSS per connection, lower is better"
@@ -53,7 +53,7 @@ func writeSVG(w io.Writer, rep *report) {
 			scale := func(v float64) float64 { return float64(barMax) * v / maxV }
 			color := "#4c6ef5"
 			switch s.Name {
-			case "wsactor":
+			case "wsactor", "wsactor-group":
 				color = "#e8590c"
 			case "tcp":
 				color = "#868e96"

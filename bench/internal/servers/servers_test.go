@@ -13,6 +13,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,6 +28,7 @@ import (
 	"github.com/wsactor/wsactor/bench/internal/servers/gwsecho"
 	"github.com/wsactor/wsactor/bench/internal/servers/rawecho"
 	"github.com/wsactor/wsactor/bench/internal/servers/tcpecho"
+	"github.com/wsactor/wsactor/bench/internal/servers/wsactorgroup"
 	"github.com/wsactor/wsactor/bench/internal/servers/wsutilecho"
 )
 
@@ -39,18 +42,19 @@ type serverCase struct {
 	broadcast bool
 	tcp       bool // length-prefixed TCP, not WebSocket
 	ordered   bool // replies keep the order of the requests
+	dropped   bool // the stats report the broadcasts dropped
 }
 
 var serverCases = []serverCase{
 	{
 		name:      "gorilla",
-		new:       func() cli.Server { return gorillaecho.New() },
+		new:       func() cli.Server { return gorillaecho.New(gorillaecho.Options{}) },
 		broadcast: true,
 		ordered:   true,
 	},
 	{
 		name:      "coder",
-		new:       func() cli.Server { return coderecho.New() },
+		new:       func() cli.Server { return coderecho.New(coderecho.Options{}) },
 		broadcast: true,
 		ordered:   true,
 	},
@@ -83,6 +87,13 @@ var serverCases = []serverCase{
 		ordered:   true,
 	},
 	{
+		name:      "wsactor-group",
+		new:       func() cli.Server { return wsactorgroup.New(wsactorgroup.Options{}) },
+		broadcast: true,
+		ordered:   true,
+		dropped:   true,
+	},
+	{
 		name:    "tcp",
 		new:     func() cli.Server { return tcpecho.New(tcpecho.Options{BufferSize: 4096}) },
 		tcp:     true,
@@ -113,7 +124,7 @@ func TestServers(t *testing.T) {
 					testBroadcast(t, addr)
 				}
 			}
-			testStats(t, statsURL)
+			testStats(t, statsURL, tc.dropped)
 		})
 	}
 }
@@ -407,7 +418,7 @@ func testTCPBroadcast(t *testing.T, addr string) {
 	}
 }
 
-func testStats(t *testing.T, url string) {
+func testStats(t *testing.T, url string, dropped bool) {
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
 	for _, u := range []string{url, url + "?gc=1"} {
 		resp, err := client.Get(u)
@@ -422,7 +433,15 @@ func testStats(t *testing.T, url string) {
 				"%s: %v",
 				u, err)
 		}
-		for _, k := range []string{"rss_bytes", "heap_inuse_bytes", "stack_inuse_bytes", "goroutines", "conns"} {
+		keys := []string{"rss_bytes", "heap_inuse_bytes", "stack_inuse_bytes", "goroutines", "conns"}
+		if dropped {
+			keys = append(keys, "dropped")
+		} else if _, ok := v["dropped"]; ok {
+			t.Errorf(
+				"%s: dropped reported by a server that never drops",
+				u)
+		}
+		for _, k := range keys {
 			x, ok := v[k].(float64)
 			if !ok || x < 0 {
 				t.Errorf(
@@ -460,4 +479,183 @@ func TestRawProtocolError(t *testing.T) {
 				hold, err)
 		}
 	}
+}
+
+// TestBroadcastCutsSilent checks what the fan-out scenarios rely on: a
+// broadcast member that never reads is cut by the server's write timeout,
+// and the member that reads goes on receiving. gws is not here: its
+// Broadcaster has no write timeout.
+func TestBroadcastCutsSilent(t *testing.T) {
+	// Long enough that the member that reads is never cut, even under
+	// -race on a busy machine; the subtests run one at a time for that.
+	const timeout = time.Second
+	cases := []struct {
+		name    string
+		new     func() cli.Server
+		tcp     bool
+		dropped bool // the stats count the broadcasts dropped for the silent member
+	}{
+		{
+			name: "tcp",
+			new:  func() cli.Server { return tcpecho.New(tcpecho.Options{Broadcast: true, WriteTimeout: timeout}) },
+			tcp:  true,
+		},
+		{
+			name: "gobwas-raw",
+			new:  func() cli.Server { return rawecho.New(rawecho.Options{WriteTimeout: timeout}) },
+		},
+		{
+			name: "gorilla",
+			new:  func() cli.Server { return gorillaecho.New(gorillaecho.Options{WriteTimeout: timeout}) },
+		},
+		{
+			name: "coder",
+			new:  func() cli.Server { return coderecho.New(coderecho.Options{WriteTimeout: timeout}) },
+		},
+		{
+			name: "wsactor-group",
+			new: func() cli.Server {
+				return wsactorgroup.New(wsactorgroup.Options{WriteTimeout: timeout, MaxBacklog: 8 << 10})
+			},
+			dropped: true,
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			addr, statsURL := start(t, tc.new())
+			testCutsSilent(t, addr, statsURL, tc.tcp, tc.dropped)
+		})
+	}
+}
+
+// smallReceiveBuffer dials with a 4 KiB receive buffer, set before the
+// connection is made, so that a member that does not read fills up soon.
+func smallReceiveBuffer(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	return d.DialContext(ctx, network, addr)
+}
+
+func testCutsSilent(t *testing.T, addr, statsURL string, tcp, dropped bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var pub, silent net.Conn
+	var pubR io.Reader
+	if tcp {
+		var err error
+		silent, err = smallReceiveBuffer(ctx, "tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = silent.Close() })
+		pub, err = net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = pub.Close() })
+		pubR = pub
+	} else {
+		d := ws.Dialer{NetDial: smallReceiveBuffer}
+		c, br, _, err := d.Dial(ctx, "ws://"+addr+"/broadcast")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if br != nil {
+			ws.PutReader(br)
+		}
+		silent = c
+		t.Cleanup(func() { _ = silent.Close() })
+		pub, pubR = dial(t, addr, "/broadcast")
+	}
+	// The socket buffers of the silent member take megabytes before its
+	// writes block; wsactor-group, which drops for it rather than wait,
+	// fills them more slowly.
+	deadline := time.Now().Add(20 * time.Second)
+	_ = pub.SetDeadline(deadline)
+
+	// The publisher reads its own copies all along and counts them.
+	var got atomic.Int64
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		for {
+			var err error
+			if tcp {
+				var hdr [4]byte
+				_, err = io.ReadFull(pubR, hdr[:])
+				if err == nil {
+					_, err = io.CopyN(io.Discard, pubR, int64(binary.BigEndian.Uint32(hdr[:])))
+				}
+			} else {
+				_, _, err = wsutil.ReadServerData(readWriter{pubR, pub})
+			}
+			if err != nil {
+				return
+			}
+			got.Add(1)
+		}
+	}()
+	payload := bytes.Repeat([]byte("x"), 2<<10)
+	send := func() {
+		var err error
+		if tcp {
+			_, err = pub.Write(append(binary.BigEndian.AppendUint32(nil, uint32(len(payload))), payload...))
+		} else {
+			err = wsutil.WriteClientMessage(pub, ws.OpBinary, payload)
+		}
+		if err != nil {
+			t.Fatalf(
+				"publish: %v",
+				err)
+		}
+	}
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
+	vars := func() map[string]float64 {
+		resp, err := client.Get(statsURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var v map[string]float64
+		if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	// Publish until the server is down to the one member that reads.
+	for sent := 0; ; sent++ {
+		if time.Now().After(deadline) {
+			t.Fatalf(
+				"after %d messages, the silent member is still connected: %v",
+				sent, vars())
+		}
+		send()
+		if sent%16 == 15 && vars()["conns"] == 1 {
+			break
+		}
+	}
+	if v := vars(); dropped && v["dropped"] <= 0 {
+		t.Errorf(
+			"dropped %v; want the broadcasts the silent member could not take counted",
+			v["dropped"])
+	}
+	// The reading member still gets what is published.
+	before := got.Load()
+	for got.Load() == before {
+		if time.Now().After(deadline) {
+			t.Fatal("the member that reads got nothing once the silent one was cut")
+		}
+		send()
+		time.Sleep(10 * time.Millisecond)
+	}
+	_ = pub.Close()
+	<-readDone
 }

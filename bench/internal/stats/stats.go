@@ -26,25 +26,43 @@ type Vars struct {
 	StackInuseBytes int64 `json:"stack_inuse_bytes"`
 	Goroutines      int64 `json:"goroutines"`
 	Conns           int64 `json:"conns"`
+	// Dropped counts the broadcasts the server dropped for members that did
+	// not keep up; absent for a server that never drops (its broadcast
+	// waits for the slowest member instead).
+	Dropped *int64 `json:"dropped,omitempty"`
+}
+
+// Source is what a server reports of itself besides its memory.
+type Source struct {
+	// Conns returns the open WebSocket (or TCP) connections. Required.
+	Conns func() int64
+	// Dropped returns the broadcasts dropped so far for members that did
+	// not keep up; nil for a server that never drops.
+	Dropped func() int64
 }
 
 // Read measures the process now. With gc set it first runs a garbage
 // collection and returns freed memory to the OS, so that RSS reflects live
 // memory and two readings can be compared.
-func Read(gc bool, conns int64) Vars {
+func Read(gc bool, src Source) Vars {
 	if gc {
 		runtime.GC()
 		debug.FreeOSMemory()
 	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return Vars{
+	v := Vars{
 		RSSBytes:        RSS(),
 		HeapInuseBytes:  int64(ms.HeapInuse),
 		StackInuseBytes: int64(ms.StackInuse),
 		Goroutines:      int64(runtime.NumGoroutine()),
-		Conns:           conns,
+		Conns:           src.Conns(),
 	}
+	if src.Dropped != nil {
+		d := src.Dropped()
+		v.Dropped = &d
+	}
+	return v
 }
 
 // RSS returns the resident set size of the process in bytes, read from
@@ -66,11 +84,11 @@ func RSS() int64 {
 	return pages * int64(os.Getpagesize())
 }
 
-// Handler serves Vars as JSON; conns reports the open WebSocket (or TCP)
-// connections. The query ?gc=1 collects garbage before measuring.
-func Handler(conns func() int64) http.Handler {
+// Handler serves Vars as JSON, with the counts of src. The query ?gc=1
+// collects garbage before measuring.
+func Handler(src Source) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		v := Read(r.URL.Query().Get("gc") == "1", conns())
+		v := Read(r.URL.Query().Get("gc") == "1", src)
 		b, err := json.Marshal(v)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -88,10 +106,10 @@ type Server struct {
 	srv *http.Server
 }
 
-// NewServer returns a stats server reporting conns.
-func NewServer(conns func() int64) *Server {
+// NewServer returns a stats server reporting the counts of src.
+func NewServer(src Source) *Server {
 	mux := http.NewServeMux()
-	mux.Handle(Path, Handler(conns))
+	mux.Handle(Path, Handler(src))
 	return &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
 }
 

@@ -16,7 +16,7 @@ func TestMain(m *testing.M) {
 func TestHandler(t *testing.T) {
 	for _, target := range []string{"/debug/vars", "/debug/vars?gc=1"} {
 		rec := httptest.NewRecorder()
-		Handler(func() int64 { return 7 }).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, target, nil))
+		Handler(Source{Conns: func() int64 { return 7 }}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, target, nil))
 		if rec.Code != http.StatusOK {
 			t.Fatalf(
 				"%s: status %d",
@@ -28,6 +28,11 @@ func TestHandler(t *testing.T) {
 			t.Fatalf(
 				"%s: %v",
 				target, err)
+		}
+		if _, ok := v["dropped"]; ok {
+			t.Errorf(
+				"%s: dropped served for a server that does not count drops",
+				target)
 		}
 		if v["conns"] != 7 {
 			t.Errorf(
@@ -41,6 +46,26 @@ func TestHandler(t *testing.T) {
 					target, k, v[k])
 			}
 		}
+	}
+}
+
+func TestHandlerDropped(t *testing.T) {
+	rec := httptest.NewRecorder()
+	src := Source{
+		Conns:   func() int64 { return 2 },
+		Dropped: func() int64 { return 0 },
+	}
+	Handler(src).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/debug/vars", nil))
+	var v map[string]int64
+	err := json.Unmarshal(rec.Body.Bytes(), &v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, ok := v["dropped"]
+	if !ok || d != 0 {
+		t.Fatalf(
+			"dropped = %d (present %v); want 0, present: a count of 0 is a figure",
+			d, ok)
 	}
 }
 

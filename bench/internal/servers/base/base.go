@@ -19,7 +19,7 @@ type Base struct {
 }
 
 // Init sets up the stats endpoint.
-func (b *Base) Init() { b.stats = stats.NewServer(b.Set.Len) }
+func (b *Base) Init() { b.stats = stats.NewServer(stats.Source{Conns: b.Set.Len}) }
 
 // Conns returns the number of open connections.
 func (b *Base) Conns() int64 { return b.Set.Len() }

@@ -3,6 +3,7 @@ package coderecho
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/coder/websocket"
 )
@@ -34,7 +35,7 @@ func (s *Server) broadcast(w http.ResponseWriter, r *http.Request) {
 		done: make(chan struct{}),
 	}
 	s.hub.Add(bc.out)
-	s.Conns.Go(bc.writeLoop)
+	s.Conns.Go(func() { bc.writeLoop(s.writeTimeout) })
 	ctx := context.Background()
 	for {
 		typ, p, err := c.Read(ctx)
@@ -49,10 +50,9 @@ func (s *Server) broadcast(w http.ResponseWriter, r *http.Request) {
 }
 
 // writeLoop writes the client's queue until the reader stops; after a
-// write error it only drains.
-func (bc *client) writeLoop() {
+// write error (a timeout included) it only drains.
+func (bc *client) writeLoop(timeout time.Duration) {
 	defer close(bc.done)
-	ctx := context.Background()
 	failed := false
 	for {
 		select {
@@ -60,7 +60,10 @@ func (bc *client) writeLoop() {
 			if failed {
 				continue
 			}
-			if bc.c.Write(ctx, m.typ, m.p) != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			err := bc.c.Write(ctx, m.typ, m.p)
+			cancel()
+			if err != nil {
 				failed = true
 				_ = bc.c.CloseNow()
 			}

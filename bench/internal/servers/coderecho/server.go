@@ -7,8 +7,8 @@
 // allocate one per message with io.ReadAll) and written back with Write,
 // which sends one frame and flushes once. coder answers pings and the close
 // handshake itself while reading. Broadcast copies each message once and
-// hands it to a writer goroutine per connection, as coder's chat example
-// does.
+// hands it to a writer goroutine per connection, which writes each under a
+// timeout, as coder's chat example does.
 package coderecho
 
 import (
@@ -16,6 +16,7 @@ import (
 	"context"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -26,17 +27,30 @@ import (
 // readLimit is the largest message accepted (coder's default is 32 KiB).
 const readLimit = 16 << 20
 
+// Options configure a Server. The zero value is the benchmark
+// configuration.
+type Options struct {
+	// WriteTimeout bounds each broadcast write: a connection that does not
+	// read is closed after it. Default 10 s.
+	WriteTimeout time.Duration
+}
+
 // Server is the coder echo server.
 type Server struct {
 	*httpserve.Server
-	opts *websocket.AcceptOptions
-	bufs sync.Pool // of *bytes.Buffer
-	hub  hub.Hub[message]
+	opts         *websocket.AcceptOptions
+	bufs         sync.Pool // of *bytes.Buffer
+	hub          hub.Hub[message]
+	writeTimeout time.Duration
 }
 
-// New returns a Server.
-func New() *Server {
+// New returns a Server with opts.
+func New(opts Options) *Server {
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = 10 * time.Second
+	}
 	s := &Server{
+		writeTimeout: opts.WriteTimeout,
 		opts: &websocket.AcceptOptions{
 			InsecureSkipVerify: true,
 			CompressionMode:    websocket.CompressionDisabled,

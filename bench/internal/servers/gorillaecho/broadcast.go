@@ -2,6 +2,7 @@ package gorillaecho
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/gorilla/websocket"
 )
@@ -33,7 +34,7 @@ func (s *Server) broadcast(w http.ResponseWriter, r *http.Request) {
 		done: make(chan struct{}),
 	}
 	s.hub.Add(cl.out)
-	s.Conns.Go(cl.writeLoop)
+	s.Conns.Go(func() { cl.writeLoop(s.writeTimeout) })
 	for {
 		mt, p, err := c.ReadMessage()
 		if err != nil {
@@ -51,8 +52,9 @@ func (s *Server) broadcast(w http.ResponseWriter, r *http.Request) {
 }
 
 // writeLoop is the connection's one writer. It drains its queue until the
-// reader stops; after a write error it only drains.
-func (cl *client) writeLoop() {
+// reader stops; after a write error (a deadline of timeout included) it
+// only drains.
+func (cl *client) writeLoop(timeout time.Duration) {
 	defer close(cl.done)
 	failed := false
 	for {
@@ -61,6 +63,7 @@ func (cl *client) writeLoop() {
 			if failed {
 				continue
 			}
+			_ = cl.c.SetWriteDeadline(time.Now().Add(timeout))
 			if cl.c.WritePreparedMessage(pm) != nil {
 				failed = true
 				_ = cl.c.NetConn().Close()

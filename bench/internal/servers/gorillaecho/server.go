@@ -7,13 +7,15 @@
 // straight into the write buffer (messageWriter.ReadFrom) without
 // allocating. Pings and the close handshake are answered by gorilla's
 // default handlers. Broadcast uses a PreparedMessage written to every
-// connection by a writer goroutine per connection (the one-writer rule).
+// connection by a writer goroutine per connection (the one-writer rule),
+// each write under a deadline, as gorilla's chat example does.
 package gorillaecho
 
 import (
 	"io"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/gorilla/websocket"
 
@@ -21,16 +23,30 @@ import (
 	"github.com/wsactor/wsactor/bench/internal/servers/httpserve"
 )
 
+// Options configure a Server. The zero value is the benchmark
+// configuration.
+type Options struct {
+	// WriteTimeout is the deadline of each broadcast write: a connection
+	// that does not read is closed after it. Default 10 s (the chat
+	// example's writeWait).
+	WriteTimeout time.Duration
+}
+
 // Server is the gorilla echo server.
 type Server struct {
 	*httpserve.Server
-	up  websocket.Upgrader
-	hub hub.Hub[*websocket.PreparedMessage]
+	up           websocket.Upgrader
+	hub          hub.Hub[*websocket.PreparedMessage]
+	writeTimeout time.Duration
 }
 
-// New returns a Server.
-func New() *Server {
+// New returns a Server with opts.
+func New(opts Options) *Server {
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = 10 * time.Second
+	}
 	s := &Server{
+		writeTimeout: opts.WriteTimeout,
 		up: websocket.Upgrader{
 			// Zero: reuse the HTTP server's 4 KiB read buffer (the docs'
 			// "Buffers" section) rather than allocate another.

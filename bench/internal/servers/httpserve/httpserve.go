@@ -24,14 +24,19 @@ type Server struct {
 
 // New returns a Server for the echo handler and, if not nil, the broadcast
 // handler.
-func New(echo, broadcast http.Handler) *Server {
+func New(echo, broadcast http.Handler) *Server { return NewDropping(echo, broadcast, nil) }
+
+// NewDropping is New for a server whose broadcast drops for members that do
+// not keep up: dropped, if not nil, reports how many broadcasts it dropped,
+// and the stats endpoint serves it.
+func NewDropping(echo, broadcast http.Handler, dropped func() int64) *Server {
 	s := &Server{}
 	mux := http.NewServeMux()
 	mux.Handle("/", echo)
 	if broadcast != nil {
 		mux.Handle("/broadcast", broadcast)
 	}
-	mux.Handle(stats.Path, stats.Handler(s.Conns.Len))
+	mux.Handle(stats.Path, stats.Handler(stats.Source{Conns: s.Conns.Len, Dropped: dropped}))
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second}
 	return s
 }

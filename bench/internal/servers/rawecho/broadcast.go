@@ -11,10 +11,6 @@ import (
 	"github.com/wsactor/wsactor/bench/internal/netwait"
 )
 
-// broadcastWriteTimeout bounds one burst of writes to a broadcast client, so
-// that a client that stops reading cannot stall the publisher forever.
-const broadcastWriteTimeout = 10 * time.Second
-
 // client is one broadcast connection. Frames are encoded once, shared by
 // every client, and written by the client's writer goroutine, which drains
 // its queue into a pooled bufio.Writer and flushes once per drained burst.
@@ -33,7 +29,7 @@ func (s *Server) serveBroadcast(c net.Conn) {
 		done: make(chan struct{}),
 	}
 	s.hub.Add(cl.out)
-	s.Set.Go(func() { cl.writeLoop(s.opts.BufferSize) })
+	s.Set.Go(func() { cl.writeLoop(s.opts.BufferSize, s.opts.WriteTimeout) })
 	_ = s.broadcastRead(cl)
 	s.hub.Remove(cl.out)
 	close(cl.stop)
@@ -95,7 +91,7 @@ func noop() error { return nil }
 
 // writeLoop writes the client's queued frames until the reader stops, then
 // writes what is still queued (a close reply) and returns.
-func (cl *client) writeLoop(size int) {
+func (cl *client) writeLoop(size int, timeout time.Duration) {
 	defer close(cl.done)
 	var failed bool
 	for {
@@ -103,21 +99,22 @@ func (cl *client) writeLoop(size int) {
 		select {
 		case f = <-cl.out:
 		case <-cl.stop:
-			cl.writeBurst(nil, size, &failed)
+			cl.writeBurst(nil, size, timeout, &failed)
 			return
 		}
-		cl.writeBurst(f, size, &failed)
+		cl.writeBurst(f, size, timeout, &failed)
 	}
 }
 
 // writeBurst writes first (if not nil) and every frame already queued behind
-// it, with one flush. After a write error it only drains the queue.
-func (cl *client) writeBurst(first []byte, size int, failed *bool) {
+// it, with one flush, within timeout. After a write error it only drains the
+// queue.
+func (cl *client) writeBurst(first []byte, size int, timeout time.Duration, failed *bool) {
 	var bw *bufio.Writer
 	if !*failed {
 		bw = pbufio.GetWriter(cl.conn, size)
 		defer pbufio.PutWriter(bw)
-		_ = cl.conn.SetWriteDeadline(time.Now().Add(broadcastWriteTimeout))
+		_ = cl.conn.SetWriteDeadline(time.Now().Add(timeout))
 	}
 	write := func(f []byte) {
 		if *failed || len(f) == 0 {

@@ -41,6 +41,10 @@ type Options struct {
 	HoldBuffers bool
 	// HandshakeTimeout bounds the opening handshake. Default 30 s.
 	HandshakeTimeout time.Duration
+	// WriteTimeout bounds one burst of writes to a broadcast client, so
+	// that a client that stops reading cannot stall the broadcast forever:
+	// the client is closed. Default 10 s.
+	WriteTimeout time.Duration
 }
 
 // Server is the echo server. Its methods are safe for concurrent use.
@@ -61,6 +65,9 @@ func New(opts Options) *Server {
 	}
 	if opts.HandshakeTimeout <= 0 {
 		opts.HandshakeTimeout = 30 * time.Second
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = 10 * time.Second
 	}
 	s := &Server{opts: opts}
 	s.rpool.New = func() any {

@@ -5,10 +5,6 @@ import (
 	"time"
 )
 
-// broadcastWriteTimeout bounds one write to a broadcast client, so that a
-// client that stops reading cannot stall the publisher forever.
-const broadcastWriteTimeout = 10 * time.Second
-
 // client is one broadcast connection. What one read brought (whole frames)
 // is copied once, shared by every client, and written by the client's
 // writer goroutine, which writes everything queued with one writev.
@@ -27,7 +23,7 @@ func (s *Server) serveBroadcast(c net.Conn) error {
 		done: make(chan struct{}),
 	}
 	s.hub.Add(cl.out)
-	s.Set.Go(cl.writeLoop)
+	s.Set.Go(func() { cl.writeLoop(s.opts.WriteTimeout) })
 	defer func() {
 		s.hub.Remove(cl.out)
 		close(cl.stop)
@@ -40,8 +36,8 @@ func (s *Server) serveBroadcast(c net.Conn) error {
 }
 
 // writeLoop writes the client's queue until the reader stops; after a
-// write error it only drains.
-func (cl *client) writeLoop() {
+// write error (or one that took longer than timeout) it only drains.
+func (cl *client) writeLoop(timeout time.Duration) {
 	defer close(cl.done)
 	var (
 		bufs   net.Buffers
@@ -66,7 +62,7 @@ func (cl *client) writeLoop() {
 		if failed {
 			continue
 		}
-		_ = cl.conn.SetWriteDeadline(time.Now().Add(broadcastWriteTimeout))
+		_ = cl.conn.SetWriteDeadline(time.Now().Add(timeout))
 		b := bufs
 		_, err := b.WriteTo(cl.conn)
 		if err != nil {

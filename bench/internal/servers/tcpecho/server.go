@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/wsactor/wsactor/bench/internal/hub"
 	"github.com/wsactor/wsactor/bench/internal/netwait"
@@ -31,6 +32,10 @@ type Options struct {
 	// the frames read from any connection are sent to all of them,
 	// including the sender, instead of being echoed.
 	Broadcast bool
+	// WriteTimeout bounds one write to a broadcast client, so that a
+	// client that stops reading cannot stall the broadcast forever: the
+	// client is closed. Default 10 s.
+	WriteTimeout time.Duration
 }
 
 // Server is the TCP echo server. Its methods are safe for concurrent use.
@@ -48,6 +53,9 @@ func New(opts Options) *Server {
 	}
 	if opts.FrameLimit <= 0 {
 		opts.FrameLimit = 16 << 20
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = 10 * time.Second
 	}
 	s := &Server{opts: opts}
 	s.pool.New = func() any {
