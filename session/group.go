@@ -212,6 +212,17 @@ func (g *Group) Broadcast(typ MessageType, p []byte) int {
 func (g *Group) BroadcastPrepared(pm *PreparedMessage) int {
 	size := int64(pm.Len())
 	compressNow := g.compressed.Load() > 0
+	// From a handler, the read's broadcasts are batched (burst.go).
+	var pub *Session
+	var c *cast
+	var first bool
+	idx := 0
+	if g.n.Load() >= burstMin {
+		if pub = publisher(); pub != nil {
+			c, first = pub.castFor(g)
+			idx = c.add(pm)
+		}
+	}
 	n := 0
 	var buf []*Session
 	for i := range g.shards {
@@ -220,6 +231,10 @@ func (g *Group) BroadcastPrepared(pm *PreparedMessage) int {
 		buf = append(buf[:0], sh.members...)
 		sh.mu.RUnlock()
 		for _, s := range buf {
+			if first && s != pub {
+				s.mb.Hold()
+				pub.burst.peers = append(pub.burst.peers, s)
+			}
 			if compressNow && s.deflate {
 				// Compressed here, on the publisher's goroutine, once,
 				// rather than on the first compressed member's actor
@@ -231,7 +246,12 @@ func (g *Group) BroadcastPrepared(pm *PreparedMessage) int {
 				g.slow(s)
 				continue
 			}
-			_, err := s.WritePrepared(pm, nil)
+			var err error
+			if c != nil {
+				err = s.writeCast(c, idx, size)
+			} else {
+				_, err = s.WritePrepared(pm, nil)
+			}
 			switch {
 			case err == nil:
 				n++

@@ -55,7 +55,9 @@ func (s *Session) runReader(r *reader) {
 	parked := false
 	defer func() {
 		if s.opts.OnMessage != nil {
+			s.kickPeers()
 			s.mb.Kick() // a handler that panicked left the actor held
+			handlerReaders.Delete(s.readerG.Load())
 		}
 		s.readerG.Store(0)
 		if v := recover(); v != nil {
@@ -79,7 +81,11 @@ func (s *Session) runReader(r *reader) {
 	if s.opts.OnMessage != nil || s.opts.OnControl != nil {
 		// Handlers run on this goroutine: blocking calls that need the
 		// reader look for it (onReader).
-		s.readerG.Store(goid())
+		g := goid()
+		s.readerG.Store(g)
+		if s.opts.OnMessage != nil {
+			handlerReaders.Store(g, s)
+		}
 	}
 	if b := s.initial; b != nil {
 		s.initial = nil
@@ -257,6 +263,7 @@ func (r *reader) process(b []byte) (stop bool) {
 	s.mb.Hold()
 	r.held = 0
 	stop = r.feed(b)
+	s.kickPeers()
 	s.mb.RunHeld(inlineSets)
 	return stop
 }
@@ -406,6 +413,7 @@ func (r *reader) endFrame(op ws.OpCode, alias []byte) (stop bool) {
 	if f := s.opts.OnMessage; f != nil {
 		f(s, m)
 		if r.held++; int(r.held) >= min(heldMessages, max(1, s.opts.mailboxSize()/4)) {
+			s.kickPeers()
 			s.mb.RunHeld(inlineSets)
 			s.mb.Hold()
 			r.held = 0
