@@ -43,6 +43,19 @@ const burstMin = 4
 type heldBurst struct {
 	casts []groupCast // a cast per group broadcast to in this read
 	peers []*Session  // the held members, to start at the end of the read
+	bytes int64       // the payload bytes broadcast
+	n     int         // the broadcasts
+}
+
+// spanBytes bounds what a burst holds for its members when it goes on
+// over the next read (process): well below any member's backlog bound, so
+// that holding never makes a member look slow.
+const spanBytes = 64 << 10
+
+// roomForMore reports whether the burst may go on over another read; b
+// may be nil (nothing held).
+func (b *heldBurst) roomForMore() bool {
+	return b != nil && b.bytes < spanBytes && b.n < heldMessages
 }
 
 type groupCast struct {
@@ -102,6 +115,7 @@ func (s *Session) kickPeers() {
 		b.casts[i] = groupCast{}
 	}
 	b.casts, b.peers = b.casts[:0], b.peers[:0]
+	b.bytes, b.n = 0, 0
 	if cap(b.peers) > 1<<14 {
 		return // a very large room's list goes to the collector
 	}

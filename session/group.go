@@ -52,7 +52,9 @@ type GroupOptions struct {
 	// MaxBacklog bounds the payload bytes a member may have waiting for
 	// its peer when a broadcast comes: beyond it, SlowPolicy applies to
 	// that member. A member with nothing waiting always takes the
-	// message. Default 1 MiB.
+	// message. Broadcasts from a handler that wait for the end of the
+	// publisher's read (batched: at most 64 KiB and a read, shared by
+	// every member) do not count against it. Default 1 MiB.
 	MaxBacklog int64
 
 	// SlowPolicy is what happens to a member over MaxBacklog. Default
@@ -217,10 +219,17 @@ func (g *Group) BroadcastPrepared(pm *PreparedMessage) int {
 	var c *cast
 	var first bool
 	idx := 0
+	limit := g.maxBacklog
 	if g.n.Load() >= burstMin {
 		if pub = publisher(); pub != nil {
 			c, first = pub.castFor(g)
 			idx = c.add(pm)
+			// What the burst holds for a member waits for the read to end,
+			// not for the member: it does not make the member slow. (It is
+			// shared by every member and bounded: spanBytes and a read.)
+			limit += pub.burst.bytes
+			pub.burst.bytes += size
+			pub.burst.n++
 		}
 	}
 	n := 0
@@ -242,7 +251,7 @@ func (g *Group) BroadcastPrepared(pm *PreparedMessage) int {
 				pm.frame(s)
 				compressNow = false
 			}
-			if q := s.pendingBytes.Load(); q > 0 && q+size > g.maxBacklog {
+			if q := s.pendingBytes.Load(); q > 0 && q+size > limit {
 				g.slow(s)
 				continue
 			}

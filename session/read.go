@@ -226,7 +226,8 @@ func (r *reader) rawRead(fd uintptr) bool {
 			continue
 		case syscall.EAGAIN:
 			bufpool.Put(buf)
-			return false // wait for readability, holding nothing
+			r.s.kickPeers() // nothing more to batch with: the members go now
+			return false    // wait for readability, holding nothing
 		}
 		if n < 0 {
 			n = 0
@@ -263,7 +264,12 @@ func (r *reader) process(b []byte) (stop bool) {
 	s.mb.Hold()
 	r.held = 0
 	stop = r.feed(b)
-	s.kickPeers()
+	if stop || len(b) < r.size || s.raw == nil || !s.burst.roomForMore() {
+		s.kickPeers()
+	}
+	// Otherwise the read filled its buffer and more is likely waiting: the
+	// members stay held over the next read too (a wider batch, as a
+	// larger read buffer would give), until a read would wait (rawRead).
 	s.mb.RunHeld(inlineSets)
 	return stop
 }
