@@ -60,7 +60,10 @@ func New(cfg Config) *Server {
 		log: cfg.Logger,
 		// See the package doc: a member that misses an event has a wrong
 		// member list, so one that cannot keep up is closed instead.
-		rooms:    session.NewRooms(&session.RoomsOptions{Group: session.GroupOptions{SlowPolicy: session.CloseSlow}}),
+		rooms: session.NewRooms(&session.RoomsOptions{
+			Group:  session.GroupOptions{SlowPolicy: session.CloseSlow},
+			Broker: cfg.Broker,
+		}),
 		page:     page,
 		present:  make(map[string]map[string]*member),
 		sessions: make(map[*session.Session]*member),
@@ -169,7 +172,7 @@ func (s *Server) onOpen(ctx context.Context, ss *session.Session) {
 	m.joined = true
 	ss.SetValue(m)
 	ss.WriteText(encode(welcome{Type: "welcome", Room: m.room, Name: m.name, Members: slices.Sorted(maps.Keys(names))}), nil)
-	s.rooms.Publish(m.room, session.Text, encode(presence{Type: "joined", Name: m.name}))
+	s.tellLocal(m.room, encode(presence{Type: "joined", Name: m.name}))
 	// When the session has just ended, Join fails and its OnClose, waiting
 	// for s.mu, takes the name back and sends "left".
 	s.rooms.Join(m.room, ss)
@@ -217,12 +220,23 @@ func (s *Server) onClose(ss *session.Session, err error) {
 			delete(s.present, m.room)
 		}
 		// ss has left the room already: the event goes to the others.
-		s.rooms.Publish(m.room, session.Text, encode(presence{Type: "left", Name: m.name}))
+		s.tellLocal(m.room, encode(presence{Type: "left", Name: m.name}))
 	}
 	s.notifyLocked()
 	s.mu.Unlock()
 	if m.joined {
 		s.log.Info("left", "room", m.room, "name", m.name, "members", n, "code", int(session.CloseCode(err)), "err", err)
+	}
+}
+
+// tellLocal sends a presence event to the room's members on this server
+// only: presence is each server's own, so that the members a welcome lists
+// and the events that follow it always agree (with a broker, a room's
+// joined and left events from other servers would name members that no
+// welcome here listed).
+func (s *Server) tellLocal(room string, p []byte) {
+	if g := s.rooms.Get(room); g != nil {
+		g.Broadcast(session.Text, p)
 	}
 }
 
