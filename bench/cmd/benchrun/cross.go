@@ -210,12 +210,20 @@ func (sr *scenarioReport) crossNotes() []string {
 	if one == nil || many == nil || one.Primary.Median <= 0 {
 		return nil
 	}
-	notes := []string{fmt.Sprintf("Three daemons on NATS deliver %.2fx what one daemon delivers to the same members (medians, deliveries/s: %s against %s)",
-		many.Primary.Median/one.Primary.Median, si(many.Primary.Median), si(one.Primary.Median))}
-	if one.LastP99US > 0 && many.LastP99US > 0 {
-		notes[0] += fmt.Sprintf("; p99 from publish to the last member %s against %s", us(many.LastP99US), us(one.LastP99US))
+	var notes []string
+	switch {
+	case sr.Rate > 0 && one.LastP99US > 0 && many.LastP99US > 0:
+		notes = append(notes, fmt.Sprintf("At %d messages/s (%s deliveries/s), from publish to the last member: p50 %s on three daemons on NATS against %s on one, p99 %s against %s (medians).",
+			sr.Rate, si(float64(sr.Rate*sr.Conns)), us(many.LastP50US), us(one.LastP50US), us(many.LastP99US), us(one.LastP99US)))
+	case sr.Rate > 0:
+	default:
+		n := fmt.Sprintf("Three daemons on NATS deliver %.2fx what one daemon delivers to the same members (medians, deliveries/s: %s against %s)",
+			many.Primary.Median/one.Primary.Median, si(many.Primary.Median), si(one.Primary.Median))
+		if one.LastP99US > 0 && many.LastP99US > 0 {
+			n += fmt.Sprintf("; p99 from publish to the last member %s against %s (at this saturation the latency is mostly the publisher's window in the queues: see the paced scenario)", us(many.LastP99US), us(one.LastP99US))
+		}
+		notes = append(notes, n+".")
 	}
-	notes[0] += "."
 	if c := many.Cross; c != nil {
 		notes = append(notes, fmt.Sprintf("The daemons handed %d messages to NATS and delivered %d from the others, over all runs; lost to NATS %d, dropped by their delivery queues %d, by the members' backlogs %d; NATS counted %d slow consumers.",
 			c.Published, c.Remote, c.Lost, c.NATSDropped, c.RoomDropped, c.SlowConsumers))

@@ -29,7 +29,7 @@ func TestReportCross(t *testing.T) {
 			},
 		}}
 	}
-	sr := &scenarioReport{ID: sc.id, Title: sc.title(), Mode: string(sc.mode), Cross: true, Reference: sc.reference()}
+	sr := &scenarioReport{ID: sc.id, Title: sc.title(), Mode: string(sc.mode), Conns: sc.conns, Cross: true, Reference: sc.reference()}
 	for _, s := range []struct {
 		name string
 		runs []runRecord
@@ -58,9 +58,20 @@ func TestReportCross(t *testing.T) {
 		t.Fatalf("row %q", got)
 	}
 	notes := sr.fanoutNotes()
-	want := "Three daemons on NATS deliver 0.50x what one daemon delivers to the same members (medians, deliveries/s: 550.0k against 1.10M); p99 from publish to the last member 40.00ms against 15.00ms."
+	want := "Three daemons on NATS deliver 0.50x what one daemon delivers to the same members (medians, deliveries/s: 550.0k against 1.10M); p99 from publish to the last member 40.00ms against 15.00ms (at this saturation the latency is mostly the publisher's window in the queues: see the paced scenario)."
 	if len(notes) != 2 || notes[0] != want || !strings.Contains(notes[1], "handed 200 messages to NATS and delivered 400") {
 		t.Fatalf("notes %q\nwant first %q", notes, want)
+	}
+	// Paced, the note is the latency.
+	sr.Rate = 200
+	notes = sr.fanoutNotes()
+	want = "At 200 messages/s (200.0k deliveries/s), from publish to the last member: p50 5.00ms on three daemons on NATS against 5.00ms on one, p99 40.00ms against 15.00ms (medians)."
+	if len(notes) != 2 || notes[0] != want {
+		t.Fatalf("paced notes %q\nwant first %q", notes, want)
+	}
+	paced := scenarioByID(fullScenarios(), "cross-daemon-1000-1KiB-paced")
+	if args := strings.Join(wsloadArgs(config{fanoutWindow: 128}, paced, &instance{srv: &server{proto: "ws"}, url: "ws://a,ws://b"}, "x", "y"), " "); !strings.Contains(args, "-rate 200") || !strings.Contains(args, "-url ws://a,ws://b") {
+		t.Fatalf("wsload args %q: want -rate 200 and the daemons' URLs", args)
 	}
 	var md bytes.Buffer
 	writeMarkdown(&md, &report{Scenarios: []*scenarioReport{sr}, Config: reportConfigT{CrossRounds: 3}}, "throughput.svg")

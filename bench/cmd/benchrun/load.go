@@ -122,6 +122,9 @@ func wsloadArgs(cfg config, sc *scenario, in *instance, label, jsonPath string) 
 			"-silent", strconv.Itoa(sc.silent),
 			"-sample", cfg.fanoutSample.String(),
 		)
+		if sc.rate > 0 {
+			args = append(args, "-rate", strconv.Itoa(sc.rate))
+		}
 	}
 	return append(args,
 		"-inflight", strconv.Itoa(inflight),

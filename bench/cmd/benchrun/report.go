@@ -80,6 +80,8 @@ type scenarioReport struct {
 	Silent   int    `json:"silent,omitempty"`
 	// Cross: a room spread over daemons (the cross servers' scenario).
 	Cross bool `json:"cross,omitempty"`
+	// Rate is the publisher's pace in messages a second, when paced.
+	Rate int `json:"rate,omitempty"`
 	// Reference is the server that the "x wsactor" ratios are to.
 	Reference string          `json:"reference"`
 	Servers   []*serverReport `json:"servers"`

@@ -45,6 +45,7 @@ func (r *runner) runAll(ctx context.Context, scenarios []*scenario, srvs []*serv
 			Size:      sc.size,
 			Silent:    sc.silent,
 			Cross:     sc.cross,
+			Rate:      sc.rate,
 			Reference: sc.reference(),
 		}
 		if sc.mode == modeFanout {

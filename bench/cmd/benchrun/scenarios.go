@@ -27,7 +27,10 @@ type scenario struct {
 	// cross: a fan-out whose room spans daemons: it runs the cross
 	// servers (one daemon, and several on NATS), and only them.
 	cross bool
-	note  string
+	// rate: fan-out at this many messages a second (wsload -rate), below
+	// the servers' limit, for the latency; 0: as fast as they deliver.
+	rate int
+	note string
 }
 
 // title is the scenario in words.
@@ -38,6 +41,9 @@ func (sc *scenario) title() string {
 	case modeBroadcast:
 		return fmt.Sprintf("broadcast %s to %d connections, one sender with %d in flight", sizeName(sc.size), sc.conns, sc.inflight)
 	case modeFanout:
+		if sc.cross && sc.rate > 0 {
+			return fmt.Sprintf("cross-daemon fan-out %s to %d members of one room, spread over the daemons, one publisher paced at %d messages/s", sizeName(sc.size), sc.conns, sc.rate)
+		}
 		if sc.cross {
 			return fmt.Sprintf("cross-daemon fan-out %s to %d members of one room, spread over the daemons, one publisher as fast as they deliver", sizeName(sc.size), sc.conns)
 		}
@@ -63,6 +69,9 @@ func (sc *scenario) short() string {
 	s := fmt.Sprintf("%s %dc x %s", m, sc.conns, sizeName(sc.size))
 	if sc.silent > 0 {
 		s += fmt.Sprintf(" (%d silent)", sc.silent)
+	}
+	if sc.rate > 0 {
+		s += fmt.Sprintf(" at %d/s", sc.rate)
 	}
 	return s
 }
@@ -116,6 +125,7 @@ func fullScenarios() []*scenario {
 		{id: "fanout-10000-1KiB", mode: modeFanout, conns: 10000, size: 1 << 10, long: true},
 		{id: "fanout-2000-1KiB-slow10", mode: modeFanout, conns: 2000, size: 1 << 10, silent: 200, long: true},
 		{id: "cross-daemon-1000-1KiB", mode: modeFanout, conns: 1000, size: 1 << 10, cross: true},
+		{id: "cross-daemon-1000-1KiB-paced", mode: modeFanout, conns: 1000, size: 1 << 10, cross: true, rate: 200},
 	}
 }
 

@@ -76,6 +76,7 @@ type Config struct {
 	DialTimeout     time.Duration // bound on one dial and handshake
 	Hold            time.Duration // ModeIdle: how long to hold the connections
 	Silent          int           // ModeFanout: members that never read
+	Rate            float64       // ModeFanout: messages the publisher sends per second, within the window; 0 is as fast as the window allows
 	Sample          time.Duration // ModeFanout: interval of the server stats samples; 0 takes none
 	StatsURL        string        // the server's stats endpoint, or ""
 	Insecure        bool          // wss: skip certificate verification
@@ -146,6 +147,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("-silent %d: want 0 to -c minus 1 (%d)", c.Silent, c.Conns-1)
 	case c.Silent > 0 && c.Mode != ModeFanout:
 		return fmt.Errorf("-silent %d: only with -mode fanout", c.Silent)
+	case c.Rate < 0 || c.Rate > 0 && c.Mode != ModeFanout:
+		return fmt.Errorf("-rate %v: want 0 or more, and only with -mode fanout", c.Rate)
 	case c.Mode == ModeFanout && c.Size < fanoutStamp:
 		return fmt.Errorf("-size %d: -mode fanout needs at least %d bytes (sequence number and send time)", c.Size, fanoutStamp)
 	}

@@ -97,6 +97,9 @@ type FanoutResult struct {
 	// members. They are left out of the pace and of the figures.
 	Unjoined int `json:"unjoined,omitempty"`
 	Window   int `json:"window"` // the publisher's lead over the slowest reader, in messages
+	// Rate is the publisher's pace in messages per second, 0 when it
+	// publishes as fast as the window allows.
+	Rate float64 `json:"rate,omitempty"`
 
 	// Published is the number of messages the publisher sent during the
 	// measurement; Delivered, the messages the readers received during it
@@ -336,6 +339,7 @@ func runFanout(ctx context.Context, cfg Config, res *Result) error {
 		f.readers = append(f.readers, m)
 	}
 	fr.Window = cfg.Inflight
+	fr.Rate = cfg.Rate
 	fr.Endpoints = len(f.urls)
 	res.Fanout = &fr
 	if f.pub == nil {
@@ -569,6 +573,8 @@ func (f *fanRun) publish() {
 	if !f.join(&seq, payload) {
 		return
 	}
+	// With a Rate, message paceBase+i is due i/Rate after paceStart.
+	paceStart, paceBase := time.Now(), seq
 	for f.phase.Load() < fanStop {
 		if f.measureSeq.Load() == math.MaxInt64 && f.phase.Load() >= fanMeasure {
 			// The first message sent from now on is the first measured:
@@ -581,6 +587,15 @@ func (f *fanRun) publish() {
 		// expects at least seq+k+step-w next.
 		for k+step <= w && scan.reached(f.paced, seq+k+step-w) {
 			k += step
+		}
+		if rate := f.cfg.Rate; rate > 0 && k > 0 {
+			due := paceBase + int64(time.Since(paceStart).Seconds()*rate) + 1
+			if k = min(k, due-seq); k <= 0 {
+				next := paceStart.Add(time.Duration(float64(seq-paceBase) / rate * float64(time.Second)))
+				recheck.Reset(min(time.Until(next), fanoutRecheck))
+				<-recheck.C
+				continue
+			}
 		}
 		if limited {
 			if ms := f.measureSeq.Load(); ms != math.MaxInt64 {

@@ -304,6 +304,27 @@ func TestFanoutLastSkipsDropped(t *testing.T) {
 	}
 }
 
+// TestFanoutRate: a paced publisher sends no faster than its rate, and
+// every message still reaches every reader.
+func TestFanoutRate(t *testing.T) {
+	s := startFanout(t, fanOptions{})
+	cfg := fanoutConfig(s.url())
+	cfg.Warmup = 0
+	cfg.Count = 100
+	cfg.Rate = 1000
+	res, err := run(t, cfg)
+	wantFanout(t, cfg, res, err)
+	// 100 messages at 1000/s take about 100 ms (the measurement may begin
+	// a little after the pace does); unpaced, this server takes thousands
+	// a second.
+	if res.DurationS < 0.09 || res.MsgsPerS > 1.12*cfg.Rate || res.Fanout.Rate != cfg.Rate {
+		t.Fatalf(
+			"%d messages in %.3f s: %.0f msgs/s, rate %v; want at most %v",
+			res.Messages, res.DurationS, res.MsgsPerS, res.Fanout.Rate, cfg.Rate,
+		)
+	}
+}
+
 func TestFanoutTCP(t *testing.T) {
 	s := startFanout(t, fanOptions{tcp: true})
 	cfg := fanoutConfig(s.tcpURL())
@@ -491,6 +512,16 @@ func TestFanoutConfig(t *testing.T) {
 			name:   "too small for the stamp",
 			change: func(c *Config) { c.Size = 15 },
 			want:   "at least 16 bytes",
+		},
+		{
+			name:   "negative rate",
+			change: func(c *Config) { c.Rate = -1 },
+			want:   "-rate",
+		},
+		{
+			name:   "rate without fanout",
+			change: func(c *Config) { c.Mode = ModeEcho; c.Rate = 10 },
+			want:   "-rate",
 		},
 		{
 			name:   "negative sample",

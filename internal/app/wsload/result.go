@@ -116,6 +116,9 @@ func (r *Result) WriteSummary(w io.Writer) {
 				fmt.Fprintf(w, ", server dropped %d", *f.ServerDropped)
 			}
 			fmt.Fprintln(w)
+			if f.Rate > 0 {
+				fmt.Fprintf(w, "paced    %.0f messages/s asked\n", f.Rate)
+			}
 			if f.Endpoints > 1 {
 				fmt.Fprintf(w, "servers  %d, the members spread over them in turn\n", f.Endpoints)
 			}
