@@ -469,3 +469,82 @@ func waitMetric(t *testing.T, d *daemon, cond func(map[string]any) bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestRoomNamesAcrossDaemons: rooms whose names stress the subject mapping
+// (dots, spaces, NATS wildcards, the escape character, unicode, the
+// longest names the daemon takes, which NATS gets as hashes) stay apart
+// across two wsechod processes: a member gets its own room's messages from
+// the other daemon, once, in order, and nothing of the other rooms', and
+// the sender's own members get nothing back from NATS.
+func TestRoomNamesAcrossDaemons(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds wsechod and runs two of them")
+	}
+	bin := buildDaemon(t)
+	long := strings.Repeat("é", 64) // 128 bytes; its escaped token is hashed
+	names := []string{
+		"a", "a.b", "a..b", ".", "..", "a b", " ", "*", ">", "a.*", "a.>", "*.>",
+		"~", "~2E", "a~2Eb", "%41", "café", "日本語", "emoji 🎉", "tab\there",
+		strings.Repeat("x", 128), long, long[:126] + "è",
+	}
+	ns := runNATS(t, -1)
+	natsURL := "nats://" + ns.Addr().String()
+	d0 := startBinary(t, bin, "-nats", natsURL, "-nats-name", "names-0", "-log-level", "warn")
+	d1 := startBinary(t, bin, "-nats", natsURL, "-nats-name", "names-1", "-log-level", "warn")
+	senders := make([]*roomMember, len(names))
+	receivers := make([]*roomMember, len(names))
+	for i, name := range names {
+		senders[i] = joinRoom(t, d0, name)
+		receivers[i] = joinRoom(t, d1, name)
+	}
+	for _, d := range []*daemon{d0, d1} {
+		waitMetric(t, d, func(v map[string]any) bool {
+			return v["rooms"] == float64(len(names)) && v["room_members"] == float64(len(names))
+		})
+	}
+	deadline := time.Now().Add(testTimeout)
+	for _, name := range names {
+		subject := natsbroker.DefaultPrefix + "." + natsbroker.Token(name) + ".t"
+		for ns.GlobalAccount().Interest(subject) < 2 {
+			if time.Now().After(deadline) {
+				t.Fatalf("room %q: NATS knows of %d subscriptions to %s, want 2", name, ns.GlobalAccount().Interest(subject), subject)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+
+	// Every room's message, then every room's end: a message that leaked
+	// into another room would come before that room's end.
+	for i := range names {
+		senders[i].send(t, fmt.Sprintf("msg-%d", i))
+	}
+	for i := range names {
+		senders[i].send(t, fmt.Sprintf("end-%d", i))
+	}
+	for i, name := range names {
+		for _, m := range []*roomMember{senders[i], receivers[i]} {
+			for _, want := range []string{fmt.Sprintf("msg-%d", i), fmt.Sprintf("end-%d", i)} {
+				if got := m.next(t); got != want {
+					t.Fatalf("room %q: got %q, want %q", name, got, want)
+				}
+			}
+		}
+	}
+	// A fin from d1 once d1's member has the end: an echo of d0's own
+	// messages through NATS would reach d0's member before it.
+	for i := range names {
+		receivers[i].send(t, fmt.Sprintf("fin-%d", i))
+	}
+	for i, name := range names {
+		for _, m := range []*roomMember{senders[i], receivers[i]} {
+			if got, want := m.next(t), fmt.Sprintf("fin-%d", i); got != want {
+				t.Fatalf("room %q: got %q, want %q", name, got, want)
+			}
+		}
+	}
+	for _, d := range []*daemon{d0, d1} {
+		if lost, remote := metric(t, d, "broker_lost"), metric(t, d, "broker_remote"); lost != 0 || remote != float64(len(names)*map[*daemon]int{d0: 1, d1: 2}[d]) {
+			t.Errorf("%s: broker_lost %v, broker_remote %v", d.addr, lost, remote)
+		}
+	}
+}
