@@ -81,6 +81,7 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 		}
 		defer b.Close()
 		cfg.Broker = b
+		cfg.Vars = map[string]func() any{"nats": func() any { return b.Stats() }}
 	}
 	srv := chat.New(cfg)
 	addr := ln.Addr().String()

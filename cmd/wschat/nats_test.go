@@ -4,7 +4,10 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -29,18 +32,7 @@ func TestRoomsAcrossServers(t *testing.T) {
 		t.Skip("builds wschat and runs two of them")
 	}
 	bin := buildChat(t)
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(func() {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-	})
-	if !ns.ReadyForConnections(testTimeout) {
-		t.Fatal("NATS server not ready")
-	}
+	ns := runNATS(t, -1)
 	natsURL := "nats://" + ns.Addr().String()
 	a := startChat(t, bin, "-nats", natsURL, "-nats-name", "chat-a")
 	b := startChat(t, bin, "-nats", natsURL, "-nats-name", "chat-b")
@@ -63,14 +55,7 @@ func TestRoomsAcrossServers(t *testing.T) {
 
 	// Both servers' subscriptions to lobby are in place before anyone
 	// speaks: the first member of a room on a server subscribes it.
-	subject := natsbroker.DefaultPrefix + "." + natsbroker.Token("lobby") + ".t"
-	deadline := time.Now().Add(testTimeout)
-	for ns.GlobalAccount().Interest(subject) < 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("NATS knows of %d subscriptions to %s, want 2", ns.GlobalAccount().Interest(subject), subject)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitInterest(t, ns, "lobby", 2)
 
 	const n = 200
 	senders := map[string]*session.Session{"alice": alice, "bob": bob}
@@ -183,4 +168,167 @@ func startChat(t *testing.T, bin string, args ...string) string {
 		t.Fatalf("start line %q", line)
 	}
 	return "ws://" + m[1]
+}
+
+// TestNATSRestart: two wschat processes on a NATS server that stops and
+// starts again on its port. While it is down each server serves its own
+// members, and what they say is counted as lost in /debug/vars; once it is
+// back the servers reconnect by themselves and says cross again, none of
+// the lost ones late.
+func TestNATSRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds wschat and runs two of them")
+	}
+	bin := buildChat(t)
+	ns := runNATS(t, -1)
+	port := ns.Addr().(*net.TCPAddr).Port
+	natsURL := "nats://" + ns.Addr().String()
+	a := startChat(t, bin, "-nats", natsURL)
+	b := startChat(t, bin, "-nats", natsURL)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*testTimeout)
+	defer cancel()
+	alice := dial(t, ctx, a+"/ws?room=lobby&name=alice")
+	expect(t, ctx, alice, `{"type":"welcome"`)
+	bob := dial(t, ctx, b+"/ws?room=lobby&name=bob")
+	expect(t, ctx, bob, `{"type":"welcome"`)
+	waitInterest(t, ns, "lobby", 2)
+	say(t, ctx, alice, "before")
+	for _, s := range []*session.Session{alice, bob} {
+		expect(t, ctx, s, `{"type":"said","name":"alice","text":"before"`)
+	}
+
+	stopNATS(ns)
+	waitVars(t, a, func(v map[string]any) bool {
+		st, _ := v["nats"].(map[string]any)
+		return st != nil && st["Connected"] == false
+	})
+	const down = 10
+	for k := range down {
+		say(t, ctx, alice, fmt.Sprintf("down-%d", k))
+	}
+	for k := range down {
+		expect(t, ctx, alice, fmt.Sprintf(`{"type":"said","name":"alice","text":"down-%d"`, k))
+	}
+	if lost := getVars(t, a)["broker_lost"]; lost != float64(down) {
+		t.Errorf("broker_lost %v while NATS was down, want %d", lost, down)
+	}
+
+	ns = runNATS(t, port)
+	began := time.Now()
+	// Probes until bob hears one: the first thing bob hears is a probe,
+	// never a say from while NATS was down.
+	probes := 0
+	for heard := false; !heard; {
+		if time.Since(began) > testTimeout {
+			t.Fatalf("says did not cross again within %v of the NATS restart", testTimeout)
+		}
+		say(t, ctx, alice, fmt.Sprintf("probe-%d", probes))
+		expect(t, ctx, alice, fmt.Sprintf(`{"type":"said","name":"alice","text":"probe-%d"`, probes))
+		probes++
+		rctx, rcancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		msg, err := bob.Read(rctx)
+		rcancel()
+		if err != nil {
+			if ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("bob: %v", err)
+			}
+			continue
+		}
+		got := string(msg.Payload)
+		msg.Release()
+		if !strings.Contains(got, `"text":"probe-`) {
+			t.Fatalf("bob's first message after the restart: %s, want a probe", got)
+		}
+		heard = true
+	}
+	t.Logf("says crossed again %v after the NATS server was back", time.Since(began).Round(time.Millisecond))
+	// The probes after the one bob heard may still be on their way.
+	say(t, ctx, bob, "after")
+	for {
+		msg, err := alice.Read(ctx)
+		if err != nil {
+			t.Fatalf("alice: %v", err)
+		}
+		got := string(msg.Payload)
+		msg.Release()
+		if strings.Contains(got, `"text":"after"`) {
+			break
+		}
+		if !strings.Contains(got, `"text":"probe-`) {
+			t.Fatalf("alice got %s, want the probes' echoes, then bob's say", got)
+		}
+	}
+	if v := getVars(t, b); v["broker_lost"] != 0.0 {
+		t.Errorf("b: broker_lost %v, want 0", v["broker_lost"])
+	}
+}
+
+// say sends a say from s.
+func say(t *testing.T, ctx context.Context, s *session.Session, text string) {
+	t.Helper()
+	if err := s.WriteContext(ctx, session.Text, []byte(`{"type":"say","text":"`+text+`"}`)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runNATS runs a NATS server in the test's process on port (-1: a free
+// one); the test's cleanup stops it if the test has not.
+func runNATS(t *testing.T, port int) *server.Server {
+	t.Helper()
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	t.Cleanup(func() { stopNATS(ns) })
+	if !ns.ReadyForConnections(testTimeout) {
+		t.Fatal("NATS server not ready")
+	}
+	return ns
+}
+
+func stopNATS(ns *server.Server) {
+	ns.Shutdown()
+	ns.WaitForShutdown()
+}
+
+// waitInterest waits until the NATS server knows of n subscriptions to the
+// room's text messages.
+func waitInterest(t *testing.T, ns *server.Server, room string, n int) {
+	t.Helper()
+	subject := natsbroker.DefaultPrefix + "." + natsbroker.Token(room) + ".t"
+	deadline := time.Now().Add(testTimeout)
+	for ns.GlobalAccount().Interest(subject) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("NATS knows of %d subscriptions to %s, want %d", ns.GlobalAccount().Interest(subject), subject, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// getVars returns the /debug/vars of the wschat at base (ws://HOST:PORT).
+func getVars(t *testing.T, base string) map[string]any {
+	t.Helper()
+	resp, err := http.Get("http" + strings.TrimPrefix(base, "ws") + "/debug/vars")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	v := map[string]any{}
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// waitVars waits until the /debug/vars of the wschat at base satisfy cond.
+func waitVars(t *testing.T, base string, cond func(map[string]any) bool) {
+	t.Helper()
+	deadline := time.Now().Add(testTimeout)
+	for !cond(getVars(t, base)) {
+		if time.Now().After(deadline) {
+			t.Fatalf("/debug/vars of %s did not reach the state awaited within %v", base, testTimeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

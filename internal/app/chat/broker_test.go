@@ -1,6 +1,9 @@
 package chat
 
 import (
+	"encoding/json"
+	"errors"
+	"net/http"
 	"sync"
 	"testing"
 
@@ -13,6 +16,7 @@ import (
 type memBroker struct {
 	mu   *sync.Mutex
 	subs map[string]map[*memBroker]func(session.MessageType, []byte)
+	down bool // Publish refuses
 }
 
 func newMemBrokers(n int) []*memBroker {
@@ -27,6 +31,10 @@ func newMemBrokers(n int) []*memBroker {
 
 func (b *memBroker) Publish(room string, typ session.MessageType, p []byte) error {
 	b.mu.Lock()
+	if b.down {
+		b.mu.Unlock()
+		return errors.New("broker down")
+	}
 	var deliver []func(session.MessageType, []byte)
 	for node, f := range b.subs[room] {
 		if node != b {
@@ -91,4 +99,66 @@ func TestBrokerSaysSpanPresenceStays(t *testing.T) {
 	}
 	other.say("mine")
 	other.expect(event{Type: "said", Name: "eve", Text: "mine"})
+}
+
+// TestVars: /debug/vars counts the rooms, their members and what went
+// through the broker: says handed to it, refused by it (lost for the other
+// server, delivered here), and received from the other server; and the
+// values Config.Vars adds.
+func TestVars(t *testing.T) {
+	bs := newMemBrokers(2)
+	_, a := startServer(t, Config{Broker: bs[0], Vars: map[string]func() any{"extra": func() any { return "here" }}})
+	_, b := startServer(t, Config{Broker: bs[1]})
+	alice := join(t, a, "lobby", "alice", "alice", "alice")
+	bob := join(t, b, "lobby", "bob", "bob", "bob")
+	alice.say("one")
+	for _, c := range []*client{alice, bob} {
+		c.expect(event{Type: "said", Name: "alice", Text: "one"})
+	}
+	bs[0].mu.Lock()
+	bs[0].down = true
+	bs[0].mu.Unlock()
+	alice.say("lost")
+	alice.expect(event{Type: "said", Name: "alice", Text: "lost"})
+	bob.say("two")
+	for _, c := range []*client{alice, bob} {
+		c.expect(event{Type: "said", Name: "bob", Text: "two"})
+	}
+	va, vb := getVars(t, a), getVars(t, b)
+	for _, c := range []struct {
+		name string
+		vars map[string]any
+		key  string
+		want any
+	}{
+		{"a", va, "rooms", 1.0},
+		{"a", va, "room_members", 1.0},
+		{"a", va, "broker_published", 1.0},
+		{"a", va, "broker_lost", 1.0},
+		{"a", va, "broker_remote", 1.0},
+		{"a", va, "extra", "here"},
+		{"b", vb, "broker_published", 1.0},
+		{"b", vb, "broker_lost", 0.0},
+		{"b", vb, "broker_remote", 1.0},
+		{"b", vb, "delivered", 2.0},
+	} {
+		if got := c.vars[c.key]; got != c.want {
+			t.Errorf("%s: %s = %v, want %v", c.name, c.key, got, c.want)
+		}
+	}
+}
+
+// getVars returns the server's /debug/vars.
+func getVars(t *testing.T, base string) map[string]any {
+	t.Helper()
+	resp, err := http.Get(base + "/debug/vars")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	v := map[string]any{}
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
 }

@@ -39,6 +39,10 @@ type Config struct {
 	// Default none: the rooms are this server's.
 	Broker session.Broker
 
+	// Vars adds values to /debug/vars under their names, each read when
+	// the document is served (wschat adds "nats", its broker's counts).
+	Vars map[string]func() any
+
 	// Logger receives a line per join and leave, per session closed for
 	// what it sent, and the server's own events. Default slog.Default().
 	Logger *slog.Logger

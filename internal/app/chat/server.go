@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"maps"
@@ -86,11 +87,43 @@ func New(cfg Config) *Server {
 //     name gets 400, a request during Shutdown 503, a request that is not a
 //     WebSocket handshake the status session.Accept gives (426 for a plain
 //     GET)
+//   - /debug/vars: the counts, as JSON (see Vars)
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.servePage)
 	mux.HandleFunc("GET /ws", s.serveWS)
+	mux.HandleFunc("GET /debug/vars", s.serveVars)
 	return mux
+}
+
+// Vars returns the Server's counts, by name: rooms and room_members now;
+// since the start, broadcasts delivered to members (delivered), dropped
+// (dropped) and members closed for being slow (slow_closed); with a
+// broker, the says handed to it (broker_published), refused by it and so
+// lost for the other servers (broker_lost), and delivered here from the
+// other servers (broker_remote). Config.Vars adds its own.
+func (s *Server) Vars() map[string]any {
+	st := s.rooms.Stats()
+	v := map[string]any{
+		"rooms":            st.Rooms,
+		"room_members":     st.Members,
+		"delivered":        st.Delivered,
+		"dropped":          st.Dropped,
+		"slow_closed":      st.SlowClosed,
+		"broker_published": st.Published,
+		"broker_lost":      st.Lost,
+		"broker_remote":    st.Remote,
+	}
+	for name, f := range s.cfg.Vars {
+		v[name] = f()
+	}
+	return v
+}
+
+func (s *Server) serveVars(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	json.NewEncoder(w).Encode(s.Vars())
 }
 
 // joinKey is the request context key of the room and name asked for: the
