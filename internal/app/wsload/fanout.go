@@ -248,6 +248,7 @@ type member struct {
 	ended     bool // the connection failed or the server closed it
 
 	next      atomic.Int64 // nextSeq, published after every read; MaxInt64 once ended
+	inPace    atomic.Bool  // heard a probe in time: counted in the ring's slots
 	delivered atomic.Int64 // recv, published after every read
 	errs      atomic.Int64
 }
@@ -711,6 +712,7 @@ func (f *fanRun) join(seq *int64, payload []byte) bool {
 	for _, m := range f.readers {
 		if m.next.Load() > 0 {
 			f.paced = append(f.paced, m)
+			m.inPace.Store(true)
 		}
 	}
 	return f.phase.Load() < fanStop
@@ -1056,7 +1058,8 @@ func (m *member) message(now, measureSeq int64) {
 	if m.hist != nil {
 		m.hist.Record(time.Duration(now - sent))
 	}
-	if sl := &f.ring[seq&f.ringMask]; sl.seq.Load() == seq && sl.left.Add(-1) == 0 {
+	// A member that joined too late is not among those a slot counts.
+	if sl := &f.ring[seq&f.ringMask]; m.inPace.Load() && sl.seq.Load() == seq && sl.left.Add(-1) == 0 {
 		f.lastMu.Lock()
 		f.lastHist.Record(time.Duration(now - sent))
 		f.lastN++
