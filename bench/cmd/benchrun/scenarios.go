@@ -126,6 +126,7 @@ func fullScenarios() []*scenario {
 		{id: "fanout-2000-1KiB-slow10", mode: modeFanout, conns: 2000, size: 1 << 10, silent: 200, long: true},
 		{id: "cross-daemon-1000-1KiB", mode: modeFanout, conns: 1000, size: 1 << 10, cross: true},
 		{id: "cross-daemon-1000-1KiB-paced", mode: modeFanout, conns: 1000, size: 1 << 10, cross: true, rate: 200},
+		{id: "cross-daemon-60-1KiB-paced", mode: modeFanout, conns: 60, size: 1 << 10, cross: true, rate: 100},
 	}
 }
 
