@@ -94,7 +94,7 @@ func build(ctx context.Context, cfg config, d dirs, servers []*server) (tools, m
 		key := tg.dir + "\x00" + tg.pkg
 		if prev, ok := built[key]; ok && tg.srv != nil {
 			if prev == "" {
-				skipped[tg.name] = "does not build (see above)"
+				skipped[tg.name] = "its package did not build, or its binary is missing (see above)"
 			}
 			tg.srv.bin = prev
 			continue
