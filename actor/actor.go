@@ -111,9 +111,11 @@ func (a *Actor[T]) send(m T, now bool) bool {
 // the normal lane (not yet taken by the actor): when merge(tail, m)
 // reports true, it has folded m into *tail and nothing more is queued.
 // merged reports that; ok is false when m was neither merged nor queued
-// (the lane is full). merge runs under the mailbox's lock: it must be
-// quick and must not call the actor.
-func (a *Actor[T]) SendMerge(m T, merge func(tail *T, m T) bool) (merged, ok bool) {
+// (the lane is full). When m is queued on its own, queued (if not nil) is
+// called with it first, before the actor can take it: where a reference
+// that m carries is counted. merge and queued run under the mailbox's
+// lock: they must be quick and must not call the actor.
+func (a *Actor[T]) SendMerge(m T, merge func(tail *T, m T) bool, queued func(m T)) (merged, ok bool) {
 	a.mu.Lock()
 	if n := len(a.normal); n > 0 && merge(&a.normal[n-1], m) {
 		a.mu.Unlock()
@@ -122,6 +124,9 @@ func (a *Actor[T]) SendMerge(m T, merge func(tail *T, m T) bool) (merged, ok boo
 	if len(a.normal) >= a.capacity {
 		a.mu.Unlock()
 		return false, false
+	}
+	if queued != nil {
+		queued(m)
 	}
 	a.normal = append(a.normal, m)
 	if !a.held {

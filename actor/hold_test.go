@@ -759,11 +759,16 @@ func TestSendMerge(t *testing.T) {
 		{21, true, true},
 		{30, false, false}, // the lane (2) is full and 30 merges with nothing
 	}
+	var queued []int
+	note := func(m int) { queued = append(queued, m) }
 	for _, st := range steps {
-		merged, ok := a.SendMerge(st.m, sameTens)
+		merged, ok := a.SendMerge(st.m, sameTens, note)
 		if merged != st.merged || ok != st.queued {
 			t.Fatalf("SendMerge(%d) = %v, %v; want %v, %v", st.m, merged, ok, st.merged, st.queued)
 		}
+	}
+	if !slices.Equal(queued, []int{10, 20}) {
+		t.Fatalf("queued was called with %v, want [10 20]: the messages queued on their own", queued)
 	}
 	settle(t, before, w, a, 2)
 	a.RunHeld(4)
@@ -772,7 +777,7 @@ func TestSendMerge(t *testing.T) {
 	}
 	// Taken messages are not merged into: 14 is queued on its own.
 	a.Hold()
-	if merged, ok := a.SendMerge(14, sameTens); merged || !ok {
+	if merged, ok := a.SendMerge(14, sameTens, nil); merged || !ok {
 		t.Fatalf("SendMerge(14) after the lane was taken = %v, %v; want queued", merged, ok)
 	}
 	a.RunHeld(4)

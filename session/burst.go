@@ -153,7 +153,14 @@ func (c *cast) add(pm *PreparedMessage) int {
 	return c.n - 1
 }
 
-func (c *cast) retain() { c.refs.Add(1) }
+// retain takes a reference for a member's command: the publisher holds its
+// own while it adds commands, so a count that was not positive means a
+// cast freed and in use again.
+func (c *cast) retain() {
+	if c.refs.Add(1) <= 1 {
+		panic("session: cast retained after its release")
+	}
+}
 
 func (c *cast) release() {
 	switch n := c.refs.Add(-1); {
@@ -181,6 +188,12 @@ func mergeCast(tail *cmd, m cmd) bool {
 	return true
 }
 
+// retainCast counts the reference of a member's new command to its cast,
+// under the member's mailbox lock: before the member's actor can take the
+// command and release it (counted after, a fast actor's release could
+// free the cast under the publisher).
+func retainCast(m cmd) { m.cast.retain() }
+
 // writeCast queues the broadcast at index i of c (size payload bytes) to
 // s: folded into s's waiting command for the cast when there is one, or as
 // a new command, admitted as WritePrepared's would be.
@@ -199,12 +212,11 @@ func (s *Session) writeCast(c *cast, i int, size int64) error {
 		return errMailboxCount
 	}
 	m := cmd{kind: cmdCast, user: KindWrite, cast: c, from: uint16(i), to: uint16(i + 1), bytes: size, admitted: true}
-	merged, ok := s.mb.SendMerge(m, mergeCast)
+	merged, ok := s.mb.SendMerge(m, mergeCast, retainCast)
 	switch {
 	case merged:
 		s.outstanding.Add(-1) // counted once, by the command it joined
 	case ok:
-		c.retain()
 	default:
 		s.outstanding.Add(-1)
 		s.pendingBytes.Add(-size)
