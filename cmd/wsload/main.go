@@ -32,7 +32,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/wsactor/wsactor/internal/wsload"
+	"github.com/wsactor/wsactor/internal/app/wsload"
 )
 
 func main() {
@@ -67,7 +67,7 @@ func parseFlags(args []string, stderr io.Writer) (wsload.Config, options, error)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.URL, "url", "", "`URL` of the server (required): ws://, wss://, or host:port in any URL for -proto tcp")
 	fs.StringVar(&proto, "proto", "ws", "`protocol`: ws, or tcp for 4-byte length-prefixed frames over plain TCP")
-	fs.StringVar(&mode, "mode", "echo", "`mode`: echo, idle, broadcast or fanout")
+	fs.StringVar(&mode, "mode", "echo", "`mode`: echo, idle, broadcast, fanout or storm")
 	fs.IntVar(&cfg.Conns, "c", 64, "connections (fanout: members, the publisher included)")
 	fs.IntVar(&cfg.Inflight, "inflight", 16, "messages in flight per connection (fanout: the publisher's lead over the slowest member that reads)")
 	fs.IntVar(&cfg.Size, "size", 64, "payload `bytes` per message")
@@ -79,7 +79,7 @@ func parseFlags(args []string, stderr io.Writer) (wsload.Config, options, error)
 	fs.DurationVar(&cfg.Ramp, "ramp", 0, "spread the dials over this time (0: as fast as -dial-concurrency allows)")
 	fs.IntVar(&cfg.DialConcurrency, "dial-concurrency", 64, "dials and handshakes at once")
 	fs.DurationVar(&cfg.DialTimeout, "dial-timeout", 10*time.Second, "bound on one dial and handshake")
-	fs.DurationVar(&cfg.Hold, "hold", 5*time.Second, "idle mode: how long to hold the connections before reading the stats")
+	fs.DurationVar(&cfg.Hold, "hold", 5*time.Second, "idle and storm modes: how long to hold the connections before reading the stats")
 	fs.IntVar(&cfg.Silent, "silent", 0, "fanout mode: members that never read")
 	fs.DurationVar(&cfg.Sample, "sample", 500*time.Millisecond, "fanout mode: read the stats endpoint this often during the run (0: never)")
 	fs.StringVar(&cfg.StatsURL, "stats-url", "", "server stats `URL` (e.g. http://127.0.0.1:8080/debug/vars), read with ?gc=1")

@@ -28,7 +28,15 @@ const (
 	// member that reads), Silent members that never read, and measures the
 	// deliveries, the losses and the server's memory over time.
 	ModeFanout Mode = "fanout"
+	// ModeStorm dials every connection as fast as DialConcurrency allows
+	// (a reconnection storm), sends nothing, and measures the handshakes
+	// per second and the server's memory: at its peak, Hold after the
+	// storm without a garbage collection, and after one.
+	ModeStorm Mode = "storm"
 )
+
+// holds reports whether m holds its connections without sending.
+func (m Mode) holds() bool { return m == ModeIdle || m == ModeStorm }
 
 // Proto is the wire protocol.
 type Proto string
@@ -57,7 +65,7 @@ const (
 type Config struct {
 	URL             string        // ws://, wss://, or for ProtoTCP any URL with a host and port
 	Proto           Proto         // ProtoWS or ProtoTCP
-	Mode            Mode          // ModeEcho, ModeIdle or ModeBroadcast
+	Mode            Mode          // ModeEcho, ModeIdle, ModeBroadcast, ModeFanout or ModeStorm
 	Conns           int           // connections to open
 	Inflight        int           // messages outstanding per sending connection
 	Size            int           // payload bytes per message
@@ -69,7 +77,7 @@ type Config struct {
 	Ramp            time.Duration // spread the dials over this time; 0 dials at once
 	DialConcurrency int           // dials and handshakes at once
 	DialTimeout     time.Duration // bound on one dial and handshake
-	Hold            time.Duration // ModeIdle: how long to hold the connections
+	Hold            time.Duration // ModeIdle, ModeStorm: how long to hold the connections before the stats
 	Silent          int           // ModeFanout: members that never read
 	Sample          time.Duration // ModeFanout: interval of the server stats samples; 0 takes none
 	StatsURL        string        // the server's stats endpoint, or ""
@@ -97,9 +105,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	switch c.Mode {
-	case ModeEcho, ModeIdle, ModeBroadcast, ModeFanout:
+	case ModeEcho, ModeIdle, ModeBroadcast, ModeFanout, ModeStorm:
 	default:
-		return fmt.Errorf("-mode %q: want echo, idle, broadcast or fanout", c.Mode)
+		return fmt.Errorf("-mode %q: want echo, idle, broadcast, fanout or storm", c.Mode)
 	}
 	switch {
 	case c.Conns < 1:
@@ -135,7 +143,7 @@ func (c *Config) Validate() error {
 	if c.Mode == ModeBroadcast || c.Mode == ModeFanout {
 		senders = 1
 	}
-	if c.Mode != ModeIdle {
+	if !c.Mode.holds() {
 		per := 2 * int64(c.Inflight) * int64(c.Size+maxHeaderLen)
 		if senders*per > maxPrebuilt {
 			return fmt.Errorf("-c %d × -inflight %d × -size %d needs more than %d MiB of pre-encoded frames",

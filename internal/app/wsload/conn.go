@@ -165,7 +165,7 @@ func (c *conn) prepare() {
 	m := rand.Uint32()
 	c.mask = [4]byte{byte(m), byte(m >> 8), byte(m >> 16), byte(m >> 24)}
 	c.out = make([]byte, 0, 2*(maxHeaderLen+maxControlPayload))
-	if r.cfg.Mode == ModeIdle {
+	if r.cfg.Mode.holds() {
 		c.rbuf = make([]byte, idleReadBufSize)
 		c.finishDrain()
 		return

@@ -42,6 +42,7 @@ type Result struct {
 	ServerBefore *ServerStats  `json:"server_before,omitempty"`
 	Idle         *IdleResult   `json:"idle,omitempty"`
 	Fanout       *FanoutResult `json:"fanout,omitempty"`
+	Storm        *StormResult  `json:"storm,omitempty"`
 
 	DeliveriesPerS float64 `json:"deliveries_per_s,omitempty"`
 
@@ -98,6 +99,15 @@ func (r *Result) WriteSummary(w io.Writer) {
 			printPer(w, "rss", r.Idle.RSSPerConnBytes)
 			printPer(w, "heap", r.Idle.HeapPerConnBytes)
 			printPer(w, "stack", r.Idle.StackPerConnBytes)
+			fmt.Fprintln(w)
+		}
+	case ModeStorm:
+		if st := r.Storm; st != nil {
+			fmt.Fprintf(w, "storm    %d connections in %.2f s: %.0f handshakes/s\n", st.Conns, st.StormS, st.HandshakesPerS)
+			fmt.Fprintf(w, "rss      per connection:")
+			printPer(w, "peak", st.PeakPerConnBytes)
+			printPer(w, fmt.Sprintf("%.0fs after, no GC", st.HoldS), st.AfterPerConnBytes)
+			printPer(w, "after GC", st.GCPerConnBytes)
 			fmt.Fprintln(w)
 		}
 	default:

@@ -156,6 +156,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	stopProgress := r.startProgress()
 
 	r.dialed.Wait()
+	stormTime := time.Since(r.base)
 	var err error
 	switch {
 	case r.up.Load() == 0:
@@ -166,6 +167,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	case cfg.Mode == ModeIdle:
 		r.assignRoles()
 		err = r.idle(ctx, client, res)
+	case cfg.Mode == ModeStorm:
+		r.assignRoles()
+		err = r.storm(ctx, client, res, stormTime)
 	default:
 		r.assignRoles()
 		err = r.load(ctx, client, res)
@@ -173,7 +177,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	wg.Wait()
 	stopProgress()
 	r.collect(res)
-	if err == nil && cfg.Mode != ModeIdle && res.Messages == 0 {
+	if err == nil && !cfg.Mode.holds() && res.Messages == 0 {
 		err = ErrNothingMeasured
 	}
 	if n := r.dialErrs.Load(); n > 0 {
@@ -214,7 +218,7 @@ func (r *runner) idle(ctx context.Context, client *http.Client, res *Result) err
 // large windows takes time that must not count as load.
 func (r *runner) assignRoles() {
 	for _, c := range r.conns {
-		if c.nc == nil || r.cfg.Mode == ModeIdle {
+		if c.nc == nil || r.cfg.Mode.holds() {
 			continue
 		}
 		c.sending = true

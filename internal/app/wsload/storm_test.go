@@ -1,0 +1,119 @@
+package wsload
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// startStormStats serves a stats document whose figures grow with the open
+// connections of s: per connection, rss 6144 bytes read without a garbage
+// collection and 4096 after one (gc=1), and a peak of 8192.
+func startStormStats(t *testing.T, s *testServer, sawGC *atomic.Int64) string {
+	t.Helper()
+	h := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := s.open.Load()
+		rss := 1e6 + 6144*n
+		if r.URL.Query().Get("gc") == "1" {
+			sawGC.Add(1)
+			rss = 1e6 + 4096*n
+		}
+		json.NewEncoder(w).Encode(map[string]any{
+			"rss_bytes":      rss,
+			"rss_peak_bytes": 1e6 + 8192*n,
+			"goroutines":     3 + n,
+		})
+	}))
+	t.Cleanup(h.Close)
+	return h.URL + "/debug/vars"
+}
+
+func TestStorm(t *testing.T) {
+	s := startWSEcho(t, wsOptions{})
+	var sawGC atomic.Int64
+	cfg := testConfig(s.url())
+	cfg.Mode = ModeStorm
+	cfg.Conns = 50
+	cfg.DialConcurrency = 8
+	cfg.Hold = 50 * time.Millisecond
+	cfg.StatsURL = startStormStats(t, s, &sawGC)
+	res, err := run(t, cfg)
+	if err != nil {
+		t.Fatalf(
+			"Run: %v",
+			err,
+		)
+	}
+	st := res.Storm
+	if st == nil || st.Conns != 50 || st.StormS <= 0 || st.HandshakesPerS != 50/st.StormS || st.HoldS != 0.05 {
+		t.Fatalf(
+			"storm %+v, want 50 connections and their rate",
+			st,
+		)
+	}
+	for _, c := range []struct {
+		name string
+		got  *int64
+		want int64
+	}{
+		{
+			name: "peak",
+			got:  st.PeakPerConnBytes,
+			want: 8192,
+		},
+		{
+			name: "after, no GC",
+			got:  st.AfterPerConnBytes,
+			want: 6144,
+		},
+		{
+			name: "after GC",
+			got:  st.GCPerConnBytes,
+			want: 4096,
+		},
+		{
+			name: "goroutines",
+			got:  st.Goroutines,
+			want: 53,
+		},
+	} {
+		if c.got == nil || *c.got != c.want {
+			t.Errorf(
+				"%s: %v, want %d",
+				c.name, c.got, c.want,
+			)
+		}
+	}
+	// Before (with gc=1), after without, after with.
+	if sawGC.Load() != 2 {
+		t.Fatalf(
+			"%d requests with gc=1, want 2",
+			sawGC.Load(),
+		)
+	}
+	if res.CloseCodes["1000"] != 50 || res.Errors != 0 || res.DialErrors != 0 {
+		t.Fatalf(
+			"close codes %v errors %d dial errors %d",
+			res.CloseCodes, res.Errors, res.DialErrors,
+		)
+	}
+}
+
+// Without a stats endpoint a storm still measures its handshakes.
+func TestStormWithoutStats(t *testing.T) {
+	s := startWSEcho(t, wsOptions{})
+	cfg := testConfig(s.url())
+	cfg.Mode = ModeStorm
+	cfg.Conns = 10
+	cfg.Hold = 0
+	res, err := run(t, cfg)
+	if err != nil || res.Storm == nil || res.Storm.Conns != 10 || res.Storm.HandshakesPerS <= 0 || res.Storm.AfterPerConnBytes != nil {
+		t.Fatalf(
+			"Run: %+v, %v",
+			res.Storm, err,
+		)
+	}
+}
