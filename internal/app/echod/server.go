@@ -39,6 +39,7 @@ type Server struct {
 	forced   bool          // Shutdown's deadline passed
 	changed  chan struct{} // closed when the set of sessions changes, for waiters
 	servers  []*http.Server
+	fronts   []*front // Serve's, for plain HTTP/1.1
 }
 
 // goingAway is what Shutdown sends every session.
@@ -278,7 +279,11 @@ func (s *Server) Serve(ln net.Listener) error {
 	if s.cfg.CertFile != "" || s.cfg.KeyFile != "" {
 		return hs.ServeTLS(ln, s.cfg.CertFile, s.cfg.KeyFile)
 	}
-	return hs.Serve(ln)
+	f := newFront(s, ln, hs)
+	s.mu.Lock()
+	s.fronts = append(s.fronts, f)
+	s.mu.Unlock()
+	return f.serve()
 }
 
 // Shutdown stops the Server: it stops accepting (Serve's listeners close,
