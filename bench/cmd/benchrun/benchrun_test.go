@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/xml"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -71,9 +72,9 @@ func TestParseFlagsQuick(t *testing.T) {
 	if err == nil {
 		t.Fatal("-servers nosuch: no error")
 	}
-	if got := selectedScenarios(config{quick: true}); len(got) != 3 {
+	if got := selectedScenarios(config{quick: true}); len(got) != 4 {
 		t.Fatalf(
-			"quick scenarios: %d; want 3",
+			"quick scenarios: %d; want 4",
 			len(got))
 	}
 	if cfg.fanoutRounds != 1 {
@@ -355,5 +356,58 @@ func TestServesOptIn(t *testing.T) {
 	ok, _ := serverByName("coder").serves(config{servers: []string{"coder"}}, &scenario{mode: modeFanout})
 	if !ok {
 		t.Fatal("coder named by -servers does not run in the fan-out scenarios")
+	}
+}
+
+// TestReportStorm builds a storm report from made-up runs: handshakes/s
+// ranks, the memory columns are the medians of the runs, a run without
+// memory figures still counts for its handshakes.
+func TestReportStorm(t *testing.T) {
+	sc := &scenario{id: "storm-10000c", mode: modeStorm, conns: 10000}
+	i64 := func(v int64) *int64 { return &v }
+	run := func(hs float64, peak, after, gc int64) runRecord {
+		return runRecord{Result: &loadResult{Storm: &stormResult{
+			Conns: 10000, HandshakesPerS: hs, HoldS: 3,
+			PeakPerConnBytes: i64(peak), AfterPerConnBytes: i64(after), GCPerConnBytes: i64(gc), Goroutines: i64(6),
+		}}}
+	}
+	sr := &scenarioReport{ID: sc.id, Title: sc.title(), Mode: string(sc.mode)}
+	for _, s := range []struct {
+		name string
+		runs []runRecord
+	}{
+		{
+			name: "wsactor",
+			runs: []runRecord{run(10000, 2560, 2048, 2048), run(12000, 3072, 2560, 2048), run(11000, 2560, 2560, 2048)},
+		},
+		{
+			name: "tcp",
+			runs: []runRecord{run(22000, 1024, 1024, 1024)},
+		},
+		{
+			name: "gorilla",
+			runs: []runRecord{run(5500, 20480, 17408, 16384), {Result: &loadResult{}}},
+		},
+	} {
+		sr.Servers = append(sr.Servers, &serverReport{Name: s.name, Runs: s.runs, Summary: summarize(sc, s.runs)})
+	}
+	computeRatios(sc, sr)
+	w := sr.Servers[0].Summary
+	if w.Primary.Median != 11000 || *w.StormPeak != 2560 || *w.StormAfter != 2560 || *w.StormGC != 2048 {
+		t.Fatalf(
+			"wsactor: %v handshakes/s, peak %v, after %v, after GC %v; want 11000, 2560, 2560, 2048",
+			w.Primary.Median, *w.StormPeak, *w.StormAfter, *w.StormGC)
+	}
+	if g := sr.Servers[2].Summary; g.Runs != 1 || g.Failed != 1 || *g.VsWsactor != 0.5 {
+		t.Fatalf(
+			"gorilla: runs %d failed %d vs wsactor %v; want 1, 1, 0.5",
+			g.Runs, g.Failed, *g.VsWsactor)
+	}
+	rows, _ := sr.table()
+	want := []string{"wsactor", "11.0k (10.0k-12.0k)", "2.50", "2.50", "2.00", "6"}
+	if len(rows) != 4 || !slices.Equal(rows[1][:len(want)], want) {
+		t.Fatalf(
+			"rows %q; want the wsactor row to start %q",
+			rows, want)
 	}
 }

@@ -37,6 +37,7 @@ type loadResult struct {
 	ServerBefore   *serverStats     `json:"server_before,omitempty"`
 	Idle           *idleResult      `json:"idle,omitempty"`
 	Fanout         *fanoutResult    `json:"fanout,omitempty"`
+	Storm          *stormResult     `json:"storm,omitempty"`
 	DeliveriesPerS float64          `json:"deliveries_per_s,omitempty"`
 	FirstError     string           `json:"first_error,omitempty"` // from wsload's summary
 }
@@ -51,6 +52,7 @@ type latency struct {
 
 type serverStats struct {
 	RSSBytes        *int64 `json:"rss_bytes,omitempty"`
+	RSSPeakBytes    *int64 `json:"rss_peak_bytes,omitempty"`
 	HeapInuseBytes  *int64 `json:"heap_inuse_bytes,omitempty"`
 	StackInuseBytes *int64 `json:"stack_inuse_bytes,omitempty"`
 	Goroutines      *int64 `json:"goroutines,omitempty"`
@@ -89,6 +91,18 @@ type statsSample struct {
 	serverStats
 }
 
+// stormResult is wsload's storm figures (wsload.StormResult).
+type stormResult struct {
+	Conns             int64   `json:"conns"`
+	StormS            float64 `json:"storm_s"`
+	HandshakesPerS    float64 `json:"handshakes_per_s"`
+	HoldS             float64 `json:"hold_s"`
+	PeakPerConnBytes  *int64  `json:"peak_per_conn_bytes,omitempty"`
+	AfterPerConnBytes *int64  `json:"after_per_conn_bytes,omitempty"`
+	GCPerConnBytes    *int64  `json:"gc_per_conn_bytes,omitempty"`
+	Goroutines        *int64  `json:"goroutines,omitempty"`
+}
+
 type idleResult struct {
 	Conns             int64  `json:"conns"`
 	RSSPerConnBytes   *int64 `json:"rss_per_conn_bytes,omitempty"`
@@ -108,8 +122,11 @@ func wsloadArgs(cfg config, sc *scenario, in *instance, label, jsonPath string) 
 		"-quiet",
 		"-label", label,
 	}
-	if sc.mode == modeIdle {
+	switch sc.mode {
+	case modeIdle:
 		return append(args, "-hold", cfg.hold.String())
+	case modeStorm:
+		return append(args, "-hold", stormHold.String(), "-dial-concurrency", strconv.Itoa(stormDialers))
 	}
 	warmup, duration := sc.times(cfg)
 	inflight := sc.inflight

@@ -187,6 +187,13 @@ func describe(sc *scenario, res *loadResult) string {
 			return "no memory figures"
 		}
 		return fmt.Sprintf("%d conns, %.2f KiB/conn RSS", res.Idle.Conns, float64(*res.Idle.RSSPerConnBytes)/1024)
+	case modeStorm:
+		st := res.Storm
+		if st == nil {
+			return "no storm figures"
+		}
+		return fmt.Sprintf("%d conns, %s handshakes/s, KiB/conn RSS peak %s, %gs after %s, after GC %s",
+			st.Conns, si(st.HandshakesPerS), kibOf(st.PeakPerConnBytes), st.HoldS, kibOf(st.AfterPerConnBytes), kibOf(st.GCPerConnBytes))
 	case modeBroadcast:
 		return fmt.Sprintf("%s deliveries/s, %s msgs/s sent%s", si(res.DeliveriesPerS), si(res.MsgsPerS), latencyText(res))
 	case modeFanout:
@@ -244,4 +251,12 @@ func us(v float64) string {
 	default:
 		return fmt.Sprintf("%.0fµs", v)
 	}
+}
+
+// kibOf is a per-connection figure in KiB, or n/a.
+func kibOf(v *int64) string {
+	if v == nil {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.2f", float64(*v)/1024)
 }

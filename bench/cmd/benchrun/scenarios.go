@@ -13,6 +13,14 @@ const (
 	modeIdle      mode = "idle"
 	modeBroadcast mode = "broadcast"
 	modeFanout    mode = "fanout"
+	modeStorm     mode = "storm"
+)
+
+// Storm scenarios: the connections dial stormDialers at a time, and the
+// memory left behind is read stormHold after the last handshake.
+const (
+	stormDialers = 32
+	stormHold    = 3 * time.Second
 )
 
 // scenario is one load, run against every server that can serve it.
@@ -32,6 +40,8 @@ func (sc *scenario) title() string {
 	switch sc.mode {
 	case modeIdle:
 		return fmt.Sprintf("idle memory, %d connections", sc.conns)
+	case modeStorm:
+		return fmt.Sprintf("connection storm, %d connections dialed %d at a time", sc.conns, stormDialers)
 	case modeBroadcast:
 		return fmt.Sprintf("broadcast %s to %d connections, one sender with %d in flight", sizeName(sc.size), sc.conns, sc.inflight)
 	case modeFanout:
@@ -47,8 +57,8 @@ func (sc *scenario) title() string {
 
 // short is the scenario in a progress line: "64c x 64B".
 func (sc *scenario) short() string {
-	if sc.mode == modeIdle {
-		return fmt.Sprintf("idle %dc", sc.conns)
+	if sc.mode == modeIdle || sc.mode == modeStorm {
+		return fmt.Sprintf("%s %dc", sc.mode, sc.conns)
 	}
 	s := fmt.Sprintf("%s %dc x %s", sc.mode, sc.conns, sizeName(sc.size))
 	if sc.silent > 0 {
@@ -96,6 +106,7 @@ func fullScenarios() []*scenario {
 		{id: "echo-64c-1KiB", mode: modeEcho, conns: 64, inflight: 16, size: 1 << 10},
 		{id: "echo-64c-64KiB", mode: modeEcho, conns: 64, inflight: 16, size: 64 << 10},
 		{id: "idle-5000c", mode: modeIdle, conns: 5000},
+		{id: "storm-10000c", mode: modeStorm, conns: 10000},
 		{id: "broadcast-1000c-1KiB", mode: modeBroadcast, conns: 1000, inflight: 16, size: 1 << 10},
 		{id: "fanout-2000-64B", mode: modeFanout, conns: 2000, size: 64},
 		{id: "fanout-2000-1KiB", mode: modeFanout, conns: 2000, size: 1 << 10},
@@ -110,6 +121,7 @@ func quickScenarios() []*scenario {
 	return []*scenario{
 		{id: "echo-64c-64B", mode: modeEcho, conns: 64, inflight: 16, size: 64},
 		{id: "idle-1000c", mode: modeIdle, conns: 1000},
+		{id: "storm-2000c", mode: modeStorm, conns: 2000},
 		{id: "fanout-500-1KiB", mode: modeFanout, conns: 500, size: 1 << 10},
 	}
 }
@@ -158,8 +170,11 @@ func selectedScenarios(cfg config) []*scenario {
 func (sc *scenario) runTimeout(cfg config) time.Duration {
 	warmup, duration := sc.times(cfg)
 	d := warmup + duration + 2*time.Minute
-	if sc.mode == modeIdle {
+	switch sc.mode {
+	case modeIdle:
 		d = cfg.hold + 2*time.Minute
+	case modeStorm:
+		d = stormHold + 2*time.Minute
 	}
 	return d
 }
