@@ -29,6 +29,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -80,6 +81,11 @@ func parseFlags(args []string, stderr io.Writer) (wsload.Config, options, error)
 	fs.IntVar(&cfg.DialConcurrency, "dial-concurrency", 64, "dials and handshakes at once")
 	fs.DurationVar(&cfg.DialTimeout, "dial-timeout", 10*time.Second, "bound on one dial and handshake")
 	fs.DurationVar(&cfg.Hold, "hold", 5*time.Second, "idle and storm modes: how long to hold the connections before reading the stats")
+	fs.BoolVar(&cfg.Ping, "ping", false, "storm mode: after the stats, ping every connection once, all at once, and report the round trips")
+	fs.Func("source", "local IP `addresses` to dial from, comma-separated, taken in turn (127.0.0.2,127.0.0.3: more connections than one address has ports)", func(v string) error {
+		cfg.Sources = append(cfg.Sources, strings.Split(v, ",")...)
+		return nil
+	})
 	fs.IntVar(&cfg.Silent, "silent", 0, "fanout mode: members that never read")
 	fs.DurationVar(&cfg.Sample, "sample", 500*time.Millisecond, "fanout mode: read the stats endpoint this often during the run (0: never)")
 	fs.StringVar(&cfg.StatsURL, "stats-url", "", "server stats `URL` (e.g. http://127.0.0.1:8080/debug/vars), read with ?gc=1")

@@ -78,6 +78,8 @@ type Config struct {
 	DialConcurrency int           // dials and handshakes at once
 	DialTimeout     time.Duration // bound on one dial and handshake
 	Hold            time.Duration // ModeIdle, ModeStorm: how long to hold the connections before the stats
+	Ping            bool          // ModeStorm: after the stats, ping every connection once and time its pong
+	Sources         []string      // local IP addresses to dial from, one connection after another; none: the system's choice
 	Silent          int           // ModeFanout: members that never read
 	Sample          time.Duration // ModeFanout: interval of the server stats samples; 0 takes none
 	StatsURL        string        // the server's stats endpoint, or ""
@@ -134,6 +136,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("-sample %v: want 0 or more", c.Sample)
 	case c.Silent < 0 || c.Silent > 0 && c.Silent >= c.Conns:
 		return fmt.Errorf("-silent %d: want 0 to -c minus 1 (%d)", c.Silent, c.Conns-1)
+	case c.Ping && c.Mode != ModeStorm:
+		return errors.New("-ping: only with -mode storm")
 	case c.Silent > 0 && c.Mode != ModeFanout:
 		return fmt.Errorf("-silent %d: only with -mode fanout", c.Silent)
 	case c.Mode == ModeFanout && c.Size < fanoutStamp:
@@ -148,6 +152,11 @@ func (c *Config) Validate() error {
 		if senders*per > maxPrebuilt {
 			return fmt.Errorf("-c %d × -inflight %d × -size %d needs more than %d MiB of pre-encoded frames",
 				c.Conns, c.Inflight, c.Size, maxPrebuilt>>20)
+		}
+	}
+	for _, a := range c.Sources {
+		if net.ParseIP(a) == nil {
+			return fmt.Errorf("-source %q: want IP addresses", a)
 		}
 	}
 	if c.StatsURL != "" {

@@ -109,6 +109,10 @@ func (r *Result) WriteSummary(w io.Writer) {
 			printPer(w, fmt.Sprintf("%.0fs after, no GC", st.HoldS), st.AfterPerConnBytes)
 			printPer(w, "after GC", st.GCPerConnBytes)
 			fmt.Fprintln(w)
+			if l := st.PingUS; l != nil {
+				fmt.Fprintf(w, "ping     %d of %d pongs: p50 %s  p99 %s  max %s\n", st.Pongs, st.Conns, fmtUS(l.P50), fmtUS(l.P99), fmtUS(l.Max))
+			}
+			fmt.Fprintf(w, "close    %d connections closed in %.2f s\n", st.Conns, st.CloseS)
 		}
 	default:
 		fmt.Fprintf(w, "msgs     %d in %.2f s: %.0f msgs/s, %.1f MB/s\n",

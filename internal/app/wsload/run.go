@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -63,7 +64,13 @@ type runner struct {
 	ready   sync.WaitGroup // every open conn has encoded its window
 	start   chan struct{}  // closed when the load begins
 	dialSem chan struct{}
-	poke    chan struct{} // wakes the coordinator; never blocks a sender
+	sources []net.Addr // Config.Sources
+
+	// Storm.
+	pingNow    atomic.Bool  // every connection pings once
+	pongs      atomic.Int64 // pongs to those pings
+	closeStart time.Time
+	poke       chan struct{} // wakes the coordinator; never blocks a sender
 
 	// Set by load for collect.
 	loaded       bool
@@ -103,6 +110,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		r.op = OpText
 	}
 	r.wsDialer = ws.Dialer{Timeout: cfg.DialTimeout}
+	for _, a := range cfg.Sources {
+		r.sources = append(r.sources, &net.TCPAddr{IP: net.ParseIP(a)})
+	}
 	if cfg.Insecure {
 		r.wsDialer.TLSConfig = &tls.Config{InsecureSkipVerify: true}
 	}
@@ -175,6 +185,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		err = r.load(ctx, client, res)
 	}
 	wg.Wait()
+	if res.Storm != nil && !r.closeStart.IsZero() {
+		res.Storm.CloseS = time.Since(r.closeStart).Seconds()
+	}
 	stopProgress()
 	r.collect(res)
 	if err == nil && !cfg.Mode.holds() && res.Messages == 0 {

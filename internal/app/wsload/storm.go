@@ -29,6 +29,13 @@ type StormResult struct {
 	GCPerConnBytes *int64 `json:"gc_per_conn_bytes,omitempty"`
 	// Goroutines is the server's count HoldS after the storm.
 	Goroutines *int64 `json:"goroutines,omitempty"`
+	// With Ping: every connection pinged once, at once, after the stats;
+	// Pongs is how many pongs came, PingUS the round trips.
+	Pongs  int64    `json:"pongs,omitempty"`
+	PingUS *Latency `json:"ping_us,omitempty"`
+	// CloseS is the time from the start of the closing handshakes to the
+	// end of the last connection.
+	CloseS float64 `json:"close_s"`
 }
 
 // storm runs the rest of ModeStorm once every dial has ended, stormTime
@@ -73,6 +80,30 @@ func (r *runner) storm(ctx context.Context, client *http.Client, res *Result, st
 	} else {
 		sleep(ctx, r.cfg.Hold)
 	}
+	if r.cfg.Ping {
+		r.pingAll(st)
+	}
+	r.closeStart = time.Now()
 	r.setPhase(phaseClose)
 	return err
+}
+
+// pingAll has every open connection send one ping and waits, up to the
+// drain timeout, for their pongs: the round trip across every session of a
+// full server.
+func (r *runner) pingAll(st *StormResult) {
+	r.pingNow.Store(true)
+	r.setPhase(r.phase.Load()) // wakes every connection
+	want := r.up.Load()
+	r.waitFor(func() bool { return r.pongs.Load() >= want })
+	var h Hist
+	for _, c := range r.conns {
+		if d := c.rtt.Load(); d > 0 {
+			h.Record(time.Duration(d))
+		}
+	}
+	st.Pongs = int64(h.Count())
+	if st.Pongs > 0 {
+		st.PingUS = latencyOf(&h)
+	}
 }

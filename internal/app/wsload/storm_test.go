@@ -117,3 +117,67 @@ func TestStormWithoutStats(t *testing.T) {
 		)
 	}
 }
+
+// -ping: every connection pings once and gets its pong; the close is
+// timed; -source dials from the addresses given, in turn.
+func TestStormPing(t *testing.T) {
+	s := startWSEcho(t, wsOptions{})
+	cfg := testConfig(s.url())
+	cfg.Mode = ModeStorm
+	cfg.Conns = 40
+	cfg.Hold = 0
+	cfg.Ping = true
+	cfg.Sources = []string{"127.0.0.2", "127.0.0.3"}
+	var sawGC atomic.Int64
+	cfg.StatsURL = startStormStats(t, s, &sawGC)
+	res, err := run(t, cfg)
+	if err != nil {
+		t.Fatalf(
+			"Run: %v",
+			err,
+		)
+	}
+	st := res.Storm
+	if st.Pongs != 40 || st.PingUS == nil || st.PingUS.Max <= 0 || st.CloseS <= 0 {
+		t.Fatalf(
+			"storm %+v, ping %+v: want 40 pongs, their round trips and the close time",
+			st, st.PingUS,
+		)
+	}
+	if got := s.sources(); len(got) != 2 || got["127.0.0.2"] != 20 || got["127.0.0.3"] != 20 {
+		t.Fatalf(
+			"connections came from %v, want 20 from each of 127.0.0.2 and 127.0.0.3",
+			got,
+		)
+	}
+	if res.CloseCodes["1000"] != 40 || res.Errors != 0 {
+		t.Fatalf(
+			"close codes %v errors %d",
+			res.CloseCodes, res.Errors,
+		)
+	}
+}
+
+func TestStormFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*Config)
+	}{
+		{
+			name: "ping outside storm",
+			edit: func(c *Config) { c.Mode, c.Ping = ModeIdle, true },
+		},
+		{
+			name: "source not an address",
+			edit: func(c *Config) { c.Mode, c.Sources = ModeStorm, []string{"localhost"} },
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig("ws://127.0.0.1:1/")
+			tc.edit(&cfg)
+			if err := cfg.Validate(); err == nil {
+				t.Fatal("Validate: no error")
+			}
+		})
+	}
+}
