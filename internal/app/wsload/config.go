@@ -79,6 +79,7 @@ type Config struct {
 	DialTimeout     time.Duration // bound on one dial and handshake
 	Hold            time.Duration // ModeIdle, ModeStorm: how long to hold the connections before the stats
 	Ping            bool          // ModeStorm: after the stats, ping every connection once and time its pong
+	PingDelay       time.Duration // ModeStorm: wait this long after the stats before the pings
 	Sources         []string      // local IP addresses to dial from, one connection after another; none: the system's choice
 	Silent          int           // ModeFanout: members that never read
 	Sample          time.Duration // ModeFanout: interval of the server stats samples; 0 takes none
@@ -138,6 +139,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("-silent %d: want 0 to -c minus 1 (%d)", c.Silent, c.Conns-1)
 	case c.Ping && c.Mode != ModeStorm:
 		return errors.New("-ping: only with -mode storm")
+	case c.Ping && c.Proto != ProtoWS:
+		return errors.New("-ping: only with -proto ws")
+	case c.PingDelay < 0 || c.PingDelay > 0 && !c.Ping:
+		return fmt.Errorf("-ping-delay %v: 0 or more, with -ping", c.PingDelay)
 	case c.Silent > 0 && c.Mode != ModeFanout:
 		return fmt.Errorf("-silent %d: only with -mode fanout", c.Silent)
 	case c.Mode == ModeFanout && c.Size < fanoutStamp:

@@ -143,6 +143,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return res, runFanout(ctx, cfg, res)
 	}
 	transport := &http.Transport{DisableKeepAlives: true}
+	if cfg.Insecure {
+		transport.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} // an https stats endpoint with the server's certificate
+	}
 	defer transport.CloseIdleConnections()
 	client := &http.Client{Transport: transport}
 	if cfg.StatsURL != "" {

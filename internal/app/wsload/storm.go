@@ -81,6 +81,7 @@ func (r *runner) storm(ctx context.Context, client *http.Client, res *Result, st
 		sleep(ctx, r.cfg.Hold)
 	}
 	if r.cfg.Ping {
+		sleep(ctx, r.cfg.PingDelay)
 		r.pingAll(st)
 	}
 	r.closeStart = time.Now()

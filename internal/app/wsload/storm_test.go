@@ -127,6 +127,7 @@ func TestStormPing(t *testing.T) {
 	cfg.Conns = 40
 	cfg.Hold = 0
 	cfg.Ping = true
+	cfg.PingDelay = 10 * time.Millisecond
 	cfg.Sources = []string{"127.0.0.2", "127.0.0.3"}
 	var sawGC atomic.Int64
 	cfg.StatsURL = startStormStats(t, s, &sawGC)
@@ -166,6 +167,14 @@ func TestStormFlags(t *testing.T) {
 		{
 			name: "ping outside storm",
 			edit: func(c *Config) { c.Mode, c.Ping = ModeIdle, true },
+		},
+		{
+			name: "ping over tcp",
+			edit: func(c *Config) { c.Mode, c.Proto, c.Ping = ModeStorm, ProtoTCP, true },
+		},
+		{
+			name: "ping delay without ping",
+			edit: func(c *Config) { c.Mode, c.PingDelay = ModeStorm, time.Second },
 		},
 		{
 			name: "source not an address",
