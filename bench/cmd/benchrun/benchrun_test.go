@@ -352,6 +352,28 @@ func TestServes(t *testing.T) {
 	}
 }
 
+// The TLS storm runs on the servers that take a certificate; the others
+// are named with the reason.
+func TestServesTLS(t *testing.T) {
+	sc := &scenario{mode: modeStorm, tls: true}
+	for name, want := range map[string]bool{
+		"wsactor":       true,
+		"gorilla":       true,
+		"coder":         true,
+		"gws":           true,
+		"gobwas-wsutil": true,
+		"gobwas-raw":    false,
+		"tcp":           false,
+	} {
+		ok, why := serverByName(name).serves(config{}, sc)
+		if ok != want || !ok && why == "" {
+			t.Errorf(
+				"%s in the TLS storm: %v %q; want %v",
+				name, ok, why, want)
+		}
+	}
+}
+
 func TestServesOptIn(t *testing.T) {
 	ok, _ := serverByName("coder").serves(config{servers: []string{"coder"}}, &scenario{mode: modeFanout})
 	if !ok {
@@ -404,10 +426,53 @@ func TestReportStorm(t *testing.T) {
 			g.Runs, g.Failed, *g.VsWsactor)
 	}
 	rows, _ := sr.table()
-	want := []string{"wsactor", "11.0k (10.0k-12.0k)", "2.50", "2.50", "2.00", "6"}
+	want := []string{"wsactor", "11.0k (10.0k-12.0k)", "2.50", "2.50", "2.00", "6", "n/a", "0.00 s"}
 	if len(rows) != 4 || !slices.Equal(rows[1][:len(want)], want) {
 		t.Fatalf(
 			"rows %q; want the wsactor row to start %q",
 			rows, want)
+	}
+}
+
+func TestWithoutFlag(t *testing.T) {
+	got := withoutFlag([]string{"-url", "ws://x/", "-stats-url", "http://x/debug/vars", "-quiet"}, "-stats-url")
+	if want := []string{"-url", "ws://x/", "-quiet"}; !slices.Equal(got, want) {
+		t.Fatalf(
+			"%q, want %q",
+			got, want)
+	}
+}
+
+// mergeStorm: three processes' storms against one server make one result.
+func TestMergeStorm(t *testing.T) {
+	i64 := func(v int64) *int64 { return &v }
+	part := func(conns int64, stormS, closeS float64, p99 int64) *loadResult {
+		return &loadResult{
+			Conns:      int(conns),
+			CloseCodes: map[string]int64{"1000": conns},
+			Errors:     1,
+			Storm: &stormResult{
+				Conns: conns, StormS: stormS, HoldS: 3, CloseS: closeS, Pongs: conns,
+				PeakPerConnBytes: i64(3 * 2560), AfterPerConnBytes: i64(3 * 2048), GCPerConnBytes: i64(3 * 2048),
+				PingUS: &latency{P50: p99 / 2, P90: p99, P99: p99, P999: p99, Max: p99},
+			},
+		}
+	}
+	m := mergeStorm([]*loadResult{part(100, 1, 0.5, 900), part(100, 2, 0.7, 1200), part(100, 1.5, 0.6, 800)})
+	st := m.Storm
+	if m.Conns != 300 || st.Conns != 300 || st.Pongs != 300 || m.Errors != 3 || m.CloseCodes["1000"] != 300 {
+		t.Fatalf(
+			"conns %d/%d pongs %d errors %d codes %v; want 300, 300, 300, 3, 300",
+			m.Conns, st.Conns, st.Pongs, m.Errors, m.CloseCodes)
+	}
+	if st.StormS != 2 || st.HandshakesPerS != 150 || st.CloseS != 0.7 || st.PingUS.P99 != 1200 {
+		t.Fatalf(
+			"storm %v s, %v/s, close %v s, ping p99 %v; want 2, 150, 0.7, 1200",
+			st.StormS, st.HandshakesPerS, st.CloseS, st.PingUS.P99)
+	}
+	if *st.PeakPerConnBytes != 2560 || *st.AfterPerConnBytes != 2048 || *st.GCPerConnBytes != 2048 {
+		t.Fatalf(
+			"per connection: peak %d after %d GC %d; want 2560, 2048, 2048",
+			*st.PeakPerConnBytes, *st.AfterPerConnBytes, *st.GCPerConnBytes)
 	}
 }

@@ -139,6 +139,10 @@ type summary struct {
 	StormPeak  *float64 `json:"storm_peak_per_conn_bytes,omitempty"`
 	StormAfter *float64 `json:"storm_after_per_conn_bytes,omitempty"`
 	StormGC    *float64 `json:"storm_gc_per_conn_bytes,omitempty"`
+	// With a ping on every connection: the median p99 of the round trips;
+	// the median time to close every connection.
+	StormPingP99US *float64 `json:"storm_ping_p99_us,omitempty"`
+	StormCloseS    *float64 `json:"storm_close_s,omitempty"`
 }
 
 func median(v []float64) float64 {
@@ -167,7 +171,7 @@ func summarize(sc *scenario, runs []runRecord) *summary {
 		primary, msgs, mb, p50, p99, heap, stack, gor []float64
 		srvCores, loadCores                           []float64
 		ratio, dropped, rssStart, rssPeak, rssEnd     []float64
-		stPeak, stAfter, stGC                         []float64
+		stPeak, stAfter, stGC, stPing, stClose        []float64
 		fanouts                                       []*loadResult
 		errs, missing, gaps, cut                      int64
 		idleConns                                     int64
@@ -229,6 +233,10 @@ func summarize(sc *scenario, runs []runRecord) *summary {
 					*p.dst = append(*p.dst, float64(*p.v))
 				}
 			}
+			if st.PingUS != nil {
+				stPing = append(stPing, float64(st.PingUS.P99))
+			}
+			stClose = append(stClose, st.CloseS)
 			idleConns = st.Conns
 			continue
 		case modeBroadcast:
@@ -296,6 +304,7 @@ func summarize(sc *scenario, runs []runRecord) *summary {
 	}
 	if sc.mode == modeStorm {
 		s.StormPeak, s.StormAfter, s.StormGC = medianOf(stPeak), medianOf(stAfter), medianOf(stGC)
+		s.StormPingP99US, s.StormCloseS = medianOf(stPing), medianOf(stClose)
 	}
 	if sc.mode == modeFanout {
 		s.DeliveryRatio = medianOf(ratio)
@@ -357,7 +366,7 @@ func (sr *scenarioReport) table() (rows [][]string, notes []string) {
 	case string(modeIdle):
 		rows = append(rows, []string{"server", "KiB/conn RSS (min-max)", "heap KiB/conn", "stack KiB/conn", xref, "x tcp", "runs"})
 	case string(modeStorm):
-		rows = append(rows, []string{"server", "handshakes/s (min-max)", "peak KiB/conn", fmt.Sprintf("KiB/conn %gs after, no GC", stormHold.Seconds()), "KiB/conn after GC", "goroutines after", xref, "x tcp", "cores srv/load", "runs"})
+		rows = append(rows, []string{"server", "handshakes/s (min-max)", "peak KiB/conn", fmt.Sprintf("KiB/conn %gs after, no GC", stormHold.Seconds()), "KiB/conn after GC", "goroutines after", "ping p99", "close all", xref, "x tcp", "cores srv/load", "runs"})
 	case string(modeBroadcast):
 		rows = append(rows, []string{"server", "deliveries/s (min-max)", "sent msgs/s", "MB/s", "p50", "p99", xref, "x tcp", "cores srv/load", "runs"})
 	case string(modeFanout):
@@ -399,8 +408,15 @@ func (sr *scenarioReport) table() (rows [][]string, notes []string) {
 				}
 				return kib(*p)
 			}
+			ping, closeAll := "n/a", "n/a"
+			if sum.StormPingP99US != nil {
+				ping = us(*sum.StormPingP99US)
+			}
+			if sum.StormCloseS != nil {
+				closeAll = fmt.Sprintf("%.2f s", *sum.StormCloseS)
+			}
 			rows = append(rows, []string{s.Name, minmax(sum.Primary, si), k(sum.StormPeak), k(sum.StormAfter), k(sum.StormGC),
-				fmt.Sprintf("%.0f", sum.Goroutines), ratio(sum.VsWsactor), ratio(sum.VsTCP), cores(sum), runs})
+				fmt.Sprintf("%.0f", sum.Goroutines), ping, closeAll, ratio(sum.VsWsactor), ratio(sum.VsTCP), cores(sum), runs})
 		case string(modeBroadcast):
 			sent := ""
 			if sum.MsgsPerS != nil {

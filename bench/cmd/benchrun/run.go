@@ -161,7 +161,15 @@ func (r *runner) runOne(ctx context.Context, sc *scenario, s *server, round, ord
 	label := fmt.Sprintf("%s %s round %d", s.name, sc.id, round+1)
 	jsonPath := filepath.Join(os.TempDir(), fmt.Sprintf("benchrun-%d-%s.json", os.Getpid(), s.name))
 	defer os.Remove(jsonPath)
-	res, cores, err := runLoad(ctx, r.tools.wsload, wsloadArgs(r.cfg, sc, in, label, jsonPath), sc.runTimeout(r.cfg), jsonPath)
+	var (
+		res   *loadResult
+		cores float64
+	)
+	if sc.procs > 1 {
+		res, cores, err = runStormProcs(ctx, r.tools.wsload, r.cfg, sc, in, label)
+	} else {
+		res, cores, err = runLoad(ctx, r.tools.wsload, wsloadArgs(r.cfg, sc, in, label, jsonPath), sc.runTimeout(r.cfg), jsonPath)
+	}
 	rec.Result = res
 	rec.LoadCores = cores
 	if err != nil {

@@ -32,6 +32,9 @@ type scenario struct {
 	size     int
 	silent   int  // fanout: members that never read
 	long     bool // fanout: a long run (10000 members, or silent members): -fanout-rounds-long rounds
+	procs    int  // storm: wsload processes, each from its own source address (0: one)
+	ping     bool // storm: every connection pings once after the stats
+	tls      bool // storm: over TLS (wss://), against the servers that serve it
 	note     string
 }
 
@@ -41,6 +44,12 @@ func (sc *scenario) title() string {
 	case modeIdle:
 		return fmt.Sprintf("idle memory, %d connections", sc.conns)
 	case modeStorm:
+		if sc.tls {
+			return fmt.Sprintf("TLS connection storm, %d connections dialed %d at a time (ECDSA P-256, TLS 1.3)", sc.conns, stormDialers)
+		}
+		if sc.procs > 1 {
+			return fmt.Sprintf("connection storm, %d connections from %d processes and source addresses, each dialing %d at a time, then a ping on every one", sc.conns, sc.procs, stormDialers)
+		}
 		return fmt.Sprintf("connection storm, %d connections dialed %d at a time", sc.conns, stormDialers)
 	case modeBroadcast:
 		return fmt.Sprintf("broadcast %s to %d connections, one sender with %d in flight", sizeName(sc.size), sc.conns, sc.inflight)
@@ -58,6 +67,9 @@ func (sc *scenario) title() string {
 // short is the scenario in a progress line: "64c x 64B".
 func (sc *scenario) short() string {
 	if sc.mode == modeIdle || sc.mode == modeStorm {
+		if sc.tls {
+			return fmt.Sprintf("%s tls %dc", sc.mode, sc.conns)
+		}
 		return fmt.Sprintf("%s %dc", sc.mode, sc.conns)
 	}
 	s := fmt.Sprintf("%s %dc x %s", sc.mode, sc.conns, sizeName(sc.size))
@@ -107,12 +119,22 @@ func fullScenarios() []*scenario {
 		{id: "echo-64c-64KiB", mode: modeEcho, conns: 64, inflight: 16, size: 64 << 10},
 		{id: "idle-5000c", mode: modeIdle, conns: 5000},
 		{id: "storm-10000c", mode: modeStorm, conns: 10000},
+		{id: "storm-tls-2000c", mode: modeStorm, conns: 2000, tls: true},
 		{id: "broadcast-1000c-1KiB", mode: modeBroadcast, conns: 1000, inflight: 16, size: 1 << 10},
 		{id: "fanout-2000-64B", mode: modeFanout, conns: 2000, size: 64},
 		{id: "fanout-2000-1KiB", mode: modeFanout, conns: 2000, size: 1 << 10},
 		{id: "fanout-10000-64B", mode: modeFanout, conns: 10000, size: 64, long: true},
 		{id: "fanout-10000-1KiB", mode: modeFanout, conns: 10000, size: 1 << 10, long: true},
 		{id: "fanout-2000-1KiB-slow10", mode: modeFanout, conns: 2000, size: 1 << 10, silent: 200, long: true},
+	}
+}
+
+// optInScenarios run only when -scenarios names them.
+func optInScenarios() []*scenario {
+	return []*scenario{
+		// As many sessions as the server's 20000 descriptors allow, less a
+		// hundred for its listeners, stats and slack.
+		{id: "storm-19890c", mode: modeStorm, conns: 19890, procs: 3, ping: true},
 	}
 }
 
@@ -157,7 +179,7 @@ func selectedScenarios(cfg config) []*scenario {
 	if len(cfg.scenarios) == 0 {
 		return base
 	}
-	all := append(base, append(fullScenarios(), quickScenarios()...)...)
+	all := append(base, append(fullScenarios(), append(quickScenarios(), optInScenarios()...)...)...)
 	var out []*scenario
 	for _, id := range cfg.scenarios {
 		out = append(out, scenarioByID(all, id))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -39,6 +40,7 @@ type server struct {
 	fanout, fanoutOnly, fanoutOptIn bool
 	noFanout                        string // why it is not in the fan-out scenarios
 	writeTimeout                    bool   // takes -write-timeout for its broadcast writes
+	tls                             bool   // takes -tls-cert and -tls-key
 	args                            func(cfg config, sc *scenario) []string
 	note                            string // how it is configured, for the report
 
@@ -49,6 +51,7 @@ type server struct {
 var servers = []*server{
 	{
 		name:      "wsactor",
+		tls:       true,
 		pkg:       "./cmd/wsechod",
 		inRepo:    true,
 		proto:     "ws",
@@ -89,6 +92,7 @@ var servers = []*server{
 	},
 	{
 		name:         "gorilla",
+		tls:          true,
 		pkg:          "./servers/gorilla",
 		proto:        "ws",
 		broadcast:    broadcastPath,
@@ -98,6 +102,7 @@ var servers = []*server{
 	},
 	{
 		name:         "coder",
+		tls:          true,
 		pkg:          "./servers/coder",
 		proto:        "ws",
 		broadcast:    broadcastPath,
@@ -109,12 +114,14 @@ var servers = []*server{
 	},
 	{
 		name:  "gobwas-wsutil",
+		tls:   true,
 		pkg:   "./servers/gobwas-wsutil",
 		proto: "ws",
 		note:  "gobwas/ws v1.5.0 wsutil.ReadClientData/WriteServerMessage, as its README (no broadcast helper)",
 	},
 	{
 		name:      "gws",
+		tls:       true,
 		pkg:       "./servers/gws",
 		proto:     "ws",
 		broadcast: broadcastPath,
@@ -214,6 +221,14 @@ func (s *server) start(ctx context.Context, cfg config, sc *scenario, logDir str
 	if s.args != nil {
 		args = append(args, s.args(cfg, sc)...)
 	}
+	scheme, statsScheme := "ws://", "http://"
+	if sc.tls {
+		args = append(args, "-tls-cert", cfg.tlsCert, "-tls-key", cfg.tlsKey)
+		scheme = "wss://"
+		if !s.separateStats {
+			statsScheme = "https://"
+		}
+	}
 
 	logf, err := os.OpenFile(filepath.Join(logDir, s.name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -232,8 +247,8 @@ func (s *server) start(ctx context.Context, cfg config, sc *scenario, logDir str
 	in := &instance{
 		srv:      s,
 		cmd:      cmd,
-		url:      "ws://" + addr + path,
-		statsURL: "http://" + statsAddr + "/debug/vars",
+		url:      scheme + addr + path,
+		statsURL: statsScheme + statsAddr + "/debug/vars",
 		exited:   make(chan struct{}),
 		log:      logf,
 		started:  time.Now(),
@@ -251,7 +266,10 @@ func (s *server) start(ctx context.Context, cfg config, sc *scenario, logDir str
 
 // waitReady polls the stats endpoint until it answers 200.
 func (in *instance) waitReady(ctx context.Context, timeout time.Duration) error {
-	client := &http.Client{Timeout: 500 * time.Millisecond, Transport: &http.Transport{DisableKeepAlives: true}}
+	client := &http.Client{Timeout: 500 * time.Millisecond, Transport: &http.Transport{
+		DisableKeepAlives: true,
+		TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, // the certificate benchrun made
+	}}
 	deadline := time.Now().Add(timeout)
 	for {
 		resp, err := client.Get(in.statsURL)
@@ -313,6 +331,8 @@ func (s *server) serves(cfg config, sc *scenario) (ok bool, why string) {
 		return false, ""
 	case sc.mode == modeBroadcast && s.broadcast == noBroadcast:
 		return false, "no broadcast endpoint"
+	case sc.tls && !s.tls:
+		return false, "no TLS listener (its reader waits on the raw socket)"
 	}
 	return true, ""
 }
