@@ -256,9 +256,12 @@ func (s *Server) waitIdle(ctx context.Context) error {
 }
 
 // Serve serves the Handler on ln until Shutdown, with TLS when
-// Config.CertFile and KeyFile are set. Reading a request's headers is bounded
-// by the handshake timeout from the moment the connection is accepted, and
-// the headers by MaxHeaderBytes (431 beyond). It returns
+// Config.CertFile and KeyFile are set; without, WebSocket upgrades are
+// accepted by the front (front.go) and the rest served by net/http. Reading
+// a request's headers is bounded by the handshake timeout from the moment
+// the connection is accepted (for a head longer than the front's 4 KiB,
+// from when net/http takes it over), and the headers by MaxHeaderBytes
+// (431 beyond). It returns
 // http.ErrServerClosed after Shutdown, or the error that stopped it.
 func (s *Server) Serve(ln net.Listener) error {
 	hs := &http.Server{
