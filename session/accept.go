@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -69,7 +70,8 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *Options) (*Session, er
 // AcceptConn runs the server's opening handshake on conn, a connection the
 // caller accepted itself, within the handshake timeout, and returns the
 // session. On failure it answers with the fitting HTTP status (as Accept
-// does), closes conn and returns an error that wraps ErrHandshake.
+// does; 431 for a request head over 64 KiB), closes conn and returns an
+// error that wraps ErrHandshake.
 //
 // A session accepted on a plain TCP connection on Linux starts parked
 // (docs/decisions.md): it has no reader goroutine until its first bytes
@@ -107,6 +109,10 @@ func AcceptConnBuffered(ctx context.Context, conn net.Conn, buffered []byte, opt
 	}
 	hs, err := u.Upgrade(&h.rw)
 	if err != nil {
+		if errors.Is(err, errHeadTooLarge) {
+			// gobwas/ws answers only the errors it finds itself.
+			conn.Write([]byte("HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"))
+		}
 		conn.Close()
 		return nil, fmt.Errorf("%w: %w", ErrHandshake, err)
 	}
@@ -217,13 +223,22 @@ func equalFoldASCII(b []byte, s string) bool {
 	return true
 }
 
+// maxHead bounds the request head AcceptConn reads, as net/http's
+// MaxHeaderBytes does (the daemon's is 64 KiB too): gobwas/ws gathers a
+// header line of any length, so without it a peer could make a handshake
+// hold as much as it sends within the handshake timeout.
+const maxHead = 64 << 10
+
+var errHeadTooLarge = fmt.Errorf("request head over %d KiB", maxHead>>10)
+
 // headerReader gives gobwas/ws's upgrader the request up to the empty line
 // that ends its headers, and no byte more: the upgrader reads through a
 // pooled buffer of its own and would drop whatever it read past the
 // request, such as frames a client sent right behind it. Those stay here
-// for the session (rest).
+// for the session (rest). A head over maxHead fails with errHeadTooLarge.
 type headerReader struct {
 	conn    net.Conn
+	total   int    // bytes of the head handed out
 	buf     []byte // pooled; buf[off:end] is read and not handed out
 	off     int
 	end     int
@@ -261,6 +276,10 @@ func (h *headerReader) Read(p []byte) (int, error) {
 		}
 		h.started = h.started || !empty
 		h.line = 0
+	}
+	h.total += n
+	if !h.done && h.total > maxHead {
+		return 0, errHeadTooLarge
 	}
 	copy(p, h.buf[h.off:h.off+n])
 	h.off += n

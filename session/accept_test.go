@@ -505,3 +505,55 @@ func TestAcceptedSessionStartsParked(t *testing.T) {
 		}
 	}
 }
+
+// A request head over 64 KiB gets 431 and an error, whether in many lines
+// or in one (gobwas/ws would gather a line of any length).
+func TestAcceptConnHeadTooLarge(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		pad  string
+	}{
+		{
+			name: "many header lines",
+			pad:  strings.Repeat("X-Pad: "+strings.Repeat("p", 1000)+"\r\n", 2048),
+		},
+		{
+			name: "one long header line",
+			pad:  "X-Pad: " + strings.Repeat("p", 2<<20) + "\r\n",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln := listen(t, rawConfig{})
+			accepted := acceptOne(ln, testOptions())
+			conn, err := net.DialTimeout("tcp", ln.Addr().String(), testTimeout)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			req := "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+				"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" + tc.pad + "\r\n"
+			sent := make(chan int, 1)
+			go func() {
+				n := 0
+				for n < len(req) {
+					k, err := conn.Write([]byte(req[n:min(n+16<<10, len(req))]))
+					n += k
+					if err != nil {
+						break
+					}
+				}
+				sent <- n
+			}()
+			res := <-accepted
+			if !errors.Is(res.err, ErrHandshake) {
+				t.Fatalf("AcceptConn = %v, want ErrHandshake", res.err)
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil || resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+				t.Fatalf("response %v, %v; want 431", resp, err)
+			}
+			conn.Close()
+			<-sent
+		})
+	}
+}
