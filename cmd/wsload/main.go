@@ -7,17 +7,21 @@
 // per idle connection (-mode idle), measures a broadcast endpoint
 // (-mode broadcast), or has one connection publish to a broadcast endpoint
 // as fast as the server delivers, with -silent members that never read, and
-// samples the server's memory over time (-mode fanout). It prints a summary
-// for humans and, with -json, the result for machines.
+// samples the server's memory over time (-mode fanout), or dials every
+// connection as fast as -dial-concurrency allows and measures the
+// handshakes per second and what the storm left in the server's memory
+// (-mode storm; -ping then pings every connection at once). It prints a
+// summary for humans and, with -json, the result for machines.
 //
 //	wsload -url ws://127.0.0.1:8080/ -c 64 -inflight 16 -size 64 -duration 10s
 //	wsload -url ws://127.0.0.1:9000/ -proto tcp -json -
 //	wsload -url ws://127.0.0.1:8080/ -mode idle -c 5000 -stats-url http://127.0.0.1:8080/debug/vars
+//	wsload -url ws://127.0.0.1:8080/ -mode storm -c 10000 -dial-concurrency 32 -hold 3s -stats-url http://127.0.0.1:8080/debug/vars
 //	wsload -url ws://127.0.0.1:8080/broadcast -mode fanout -c 2000 -silent 200 -inflight 32 -size 1024 -stats-url http://127.0.0.1:8080/debug/vars
 //
 // Exit status: 0 when the run completed, even with errors counted; 1 when
 // nothing could be measured (no connection opened, no message echoed, or in
-// idle mode the stats endpoint did not answer); 2 for bad flags.
+// idle and storm modes the stats endpoint did not answer); 2 for bad flags.
 package main
 
 import (
