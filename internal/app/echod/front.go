@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"time"
 
@@ -51,40 +52,33 @@ func newFront(s *Server, ln net.Listener, hs *http.Server) *front {
 // serve accepts until the listener closes (Shutdown closes it through the
 // http.Server, which closes the handoff listener), then waits for the
 // handshakes under way and for net/http's Serve, whose error it returns.
+// It accepts on GOMAXPROCS loops: a loop upgrades the heads that are there
+// at the accept on its own goroutine, one after the other, so one loop
+// alone would make a storm's handshakes wait for each other.
 func (f *front) serve() error {
 	served := make(chan error, 1)
 	go func() { served <- f.hs.Serve(&f.handoff) }()
-	var err error
-	var backoff time.Duration
-	for {
-		c, aerr := f.ln.Accept()
-		if aerr != nil {
-			var ne net.Error
-			if errors.As(aerr, &ne) && ne.Timeout() || isTemporary(aerr) {
-				// Out of file descriptors, say: wait a little, as net/http
-				// does, unless the front closes meanwhile.
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				t := time.NewTimer(backoff)
-				select {
-				case <-t.C:
-					continue
-				case <-f.handoff.done:
-					t.Stop()
-				}
+	var (
+		once    sync.Once
+		err     error
+		stopped bool // by net/http's Shutdown or Close, through the handoff listener
+		loops   sync.WaitGroup
+	)
+	stop := func(aerr error) {
+		once.Do(func() {
+			select {
+			case <-f.handoff.done:
+				stopped = true
+			default:
 			}
 			err = aerr
-			break
-		}
-		backoff = 0
-		f.accept(c)
+			f.handoff.Close() // the other loops' Accept fails
+		})
 	}
-	stopped := false // by net/http's Shutdown or Close, through the handoff listener
-	select {
-	case <-f.handoff.done:
-		stopped = true
-	default:
+	for range max(runtime.GOMAXPROCS(0), 1) {
+		loops.Go(func() { stop(f.acceptLoop()) })
 	}
-	f.handoff.Close()
+	loops.Wait()
 	f.mu.Lock()
 	f.closed = true
 	for c := range f.reading {
@@ -97,6 +91,32 @@ func (f *front) serve() error {
 		return herr // http.ErrServerClosed
 	}
 	return err
+}
+
+// acceptLoop accepts until the listener fails for good, and returns why.
+func (f *front) acceptLoop() error {
+	var backoff time.Duration
+	for {
+		c, err := f.ln.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
+				// Out of file descriptors, say: wait a little, as net/http
+				// does, unless the front closes meanwhile.
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				t := time.NewTimer(backoff)
+				select {
+				case <-t.C:
+					continue
+				case <-f.handoff.done:
+					t.Stop()
+				}
+			}
+			return err
+		}
+		backoff = 0
+		f.accept(c)
+	}
 }
 
 func isTemporary(err error) bool {
