@@ -6,7 +6,7 @@ SMOKETIME ?= 100000x
 ARGS      ?=
 # Modules of their own (so the runtime keeps its three dependencies):
 # scripts/test.sh has the same list.
-SUBMODULES := interop browser bench cmd/wsechod broker/nats
+SUBMODULES := interop browser bench cmd/wsechod cmd/wschat broker/nats
 
 .PHONY: help run chat build test fmt-check vet unit submodules fuzz-smoke fuzz bench bench-quick cover lint
 
@@ -19,17 +19,18 @@ help:
 	@echo "make bench-quick  a subset of make bench in about a minute"
 	@echo "make cover        test coverage of the runtime packages"
 
-# wsechod is a module of its own (its -nats flag needs the NATS client).
+# wsechod and wschat are modules of their own (their -nats flags need the
+# NATS client).
 build:
 	cd cmd/wsechod && $(GO) build -o ../../bin/wsechod .
 	$(GO) build -o bin/wsload ./cmd/wsload
-	$(GO) build -o bin/wschat ./cmd/wschat
+	cd cmd/wschat && $(GO) build -o ../../bin/wschat .
 
 run: build
 	./bin/wsechod $(ARGS)
 
 chat:
-	$(GO) build -o bin/wschat ./cmd/wschat
+	cd cmd/wschat && $(GO) build -o ../../bin/wschat .
 	./bin/wschat $(ARGS)
 
 # Everything, on a fresh machine too: scripts/test.sh installs what the

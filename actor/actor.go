@@ -83,18 +83,52 @@ func New[T any](capacity int, b Behavior[T]) *Actor[T] {
 
 // Send queues m on the normal lane without blocking. It reports false, and
 // queues nothing, when the lane holds capacity messages.
-func (a *Actor[T]) Send(m T) bool {
+func (a *Actor[T]) Send(m T) bool { return a.send(m, false) }
+
+// SendNow is Send for a caller who may wait for what m does: it also ends
+// a Hold (as Kick does), so that the actor runs without waiting for the
+// holder's RunHeld.
+func (a *Actor[T]) SendNow(m T) bool { return a.send(m, true) }
+
+func (a *Actor[T]) send(m T, now bool) bool {
 	a.mu.Lock()
 	if len(a.normal) >= a.capacity {
 		a.mu.Unlock()
 		return false
 	}
 	a.normal = append(a.normal, m)
+	if now {
+		a.held = false
+	}
 	if !a.held {
 		a.scheduleLocked()
 	}
 	a.mu.Unlock()
 	return true
+}
+
+// SendMerge is Send that first offers m to the last message waiting in
+// the normal lane (not yet taken by the actor): when merge(tail, m)
+// reports true, it has folded m into *tail and nothing more is queued.
+// merged reports that; ok is false when m was neither merged nor queued
+// (the lane is full). merge runs under the mailbox's lock: it must be
+// quick and must not call the actor.
+func (a *Actor[T]) SendMerge(m T, merge func(tail *T, m T) bool) (merged, ok bool) {
+	a.mu.Lock()
+	if n := len(a.normal); n > 0 && merge(&a.normal[n-1], m) {
+		a.mu.Unlock()
+		return true, true
+	}
+	if len(a.normal) >= a.capacity {
+		a.mu.Unlock()
+		return false, false
+	}
+	a.normal = append(a.normal, m)
+	if !a.held {
+		a.scheduleLocked()
+	}
+	a.mu.Unlock()
+	return false, true
 }
 
 // SendUrgent queues m on the urgent lane, which has no bound and is drained

@@ -700,3 +700,84 @@ func TestHoldExactlyOnce(t *testing.T) {
 		})
 	}
 }
+
+// SendNow ends a Hold: a caller that will wait for its message is not
+// left waiting for the holder's RunHeld.
+func TestSendNowEndsHold(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	got := make(chan int, 4)
+	w := &where{more: func(n int) { got <- n }}
+	a := New[int](16, w)
+	a.Hold()
+	a.Send(1)
+	settle(t, before, w, a, 1)
+	if !a.SendNow(2) {
+		t.Fatal("SendNow refused with room in the lane")
+	}
+	for _, want := range []int{1, 2} {
+		select {
+		case n := <-got:
+			if n != want {
+				t.Fatalf("received %d, want %d", n, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d was not received: SendNow left the actor held", want)
+		}
+	}
+	waitIdle(t, before)
+	a.Send(3) // no longer held: runs at once
+	if n := <-got; n != 3 {
+		t.Fatalf("received %d, want 3", n)
+	}
+	waitIdle(t, before)
+}
+
+// SendMerge folds a message into the last one waiting in the lane when
+// merge says so, and queues it otherwise; a message the actor has taken
+// is never merged into, and a full lane refuses.
+func TestSendMerge(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	w := &where{}
+	a := New[int](2, w)
+	a.Hold()
+	// Tens merge into a waiting message of the same tens.
+	sameTens := func(tail *int, m int) bool {
+		if *tail/10 != m/10 {
+			return false
+		}
+		*tail += m % 10
+		return true
+	}
+	steps := []struct {
+		m              int
+		merged, queued bool
+	}{
+		{10, false, true},
+		{11, true, true},
+		{12, true, true},
+		{20, false, true},
+		{21, true, true},
+		{30, false, false}, // the lane (2) is full and 30 merges with nothing
+	}
+	for _, st := range steps {
+		merged, ok := a.SendMerge(st.m, sameTens)
+		if merged != st.merged || ok != st.queued {
+			t.Fatalf("SendMerge(%d) = %v, %v; want %v, %v", st.m, merged, ok, st.merged, st.queued)
+		}
+	}
+	settle(t, before, w, a, 2)
+	a.RunHeld(4)
+	if got, _, _ := w.snapshot(); !slices.Equal(got, []int{13, 21}) {
+		t.Fatalf("received %v, want [13 21]", got)
+	}
+	// Taken messages are not merged into: 14 is queued on its own.
+	a.Hold()
+	if merged, ok := a.SendMerge(14, sameTens); merged || !ok {
+		t.Fatalf("SendMerge(14) after the lane was taken = %v, %v; want queued", merged, ok)
+	}
+	a.RunHeld(4)
+	if got, _, _ := w.snapshot(); !slices.Equal(got, []int{13, 21, 14}) {
+		t.Fatalf("received %v, want [13 21 14]", got)
+	}
+	waitIdle(t, before)
+}

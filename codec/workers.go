@@ -31,6 +31,8 @@ type Job struct {
 
 	Reply chan<- *Job // receives the finished job; the worker blocks until it does
 	Done  func(*Job)  // called with the finished job when Reply is nil; must not block
+
+	run func() // Go's: run instead of encoding
 }
 
 // ReleaseFrame returns the job's encoded frame to the pool.
@@ -92,6 +94,10 @@ func NewWorkers(n, queue int) *Workers {
 func (w *Workers) work() {
 	defer w.wg.Done()
 	for j := range w.jobs {
+		if j.run != nil {
+			j.run()
+			continue
+		}
 		j.Frame = EncodeFrame(j.Role, j.Fin, j.Op, j.Rsv, j.Payload)
 		if j.Reply != nil {
 			j.Reply <- j
@@ -115,6 +121,14 @@ func (w *Workers) Submit(j *Job) bool {
 	default:
 		return false
 	}
+}
+
+// Go runs fn on a worker, for heavy codec work other than a frame's
+// encoding (a large payload's compression). It reports false, and runs
+// nothing, when the queue is full or the pool was stopped; the caller then
+// does the work where it is.
+func (w *Workers) Go(fn func()) bool {
+	return w.Submit(&Job{run: fn})
 }
 
 // Stop lets the workers finish the queued jobs and waits for them to exit.

@@ -183,3 +183,33 @@ func TestEncodeFrame(t *testing.T) {
 		})
 	}
 }
+
+// Go runs a function on a worker, in order with the frames queued around
+// it, and is refused like Submit when the queue is full or after Stop.
+func TestWorkersGo(t *testing.T) {
+	w := codec.NewWorkers(1, 2)
+	started := make(chan struct{})
+	release := make(chan struct{})
+	if !w.Go(func() { close(started); <-release }) {
+		t.Fatal("Go refused with an empty queue")
+	}
+	<-started
+	var order []int
+	done := make(chan struct{})
+	w.Go(func() { order = append(order, 1) })
+	if !w.Go(func() { order = append(order, 2); close(done) }) {
+		t.Fatal("Go refused with room in the queue")
+	}
+	if w.Go(func() {}) {
+		t.Fatal("Go accepted with a full queue")
+	}
+	close(release)
+	<-done
+	if len(order) != 2 || order[0] != 1 || order[1] != 2 {
+		t.Fatalf("ran %v, want [1 2]", order)
+	}
+	w.Stop()
+	if w.Go(func() {}) {
+		t.Fatal("Go accepted after Stop")
+	}
+}

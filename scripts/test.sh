@@ -10,7 +10,7 @@ go=${GO:-go}
 smoke=${SMOKETIME:-100000x}
 state=.test
 # The modules of their own besides the runtime's (the Makefile's SUBMODULES).
-modules="interop browser bench cmd/wsechod broker/nats"
+modules="interop browser bench cmd/wsechod cmd/wschat broker/nats"
 rm -rf "$state"
 mkdir -p "$state"
 tally=$state/tally

@@ -32,7 +32,7 @@ func (s *Session) receive(c cmd) {
 		s.onFrame(&c)
 	case cmdCutStream:
 		s.onCutStream(&c)
-	case cmdWrite, cmdPrepared, cmdPing:
+	case cmdWrite, cmdPrepared, cmdCast, cmdPing:
 		if err := s.refusal(); err != nil {
 			s.completeCmd(&c, err)
 			return
@@ -51,6 +51,10 @@ func (s *Session) receive(c cmd) {
 		}
 		if s.stream != 0 && c.kind != cmdPing {
 			s.hold(c) // a streamed message is under way
+			return
+		}
+		if c.kind == cmdCast {
+			s.onCast(&c)
 			return
 		}
 		s.queue(c.record())

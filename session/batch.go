@@ -33,6 +33,8 @@ type record struct {
 	end      int64 // the batch length once this frame was added
 	p        []byte
 	pm       *PreparedMessage
+	cast     *cast // a cast's broadcast; the last of a command's holds its reference
+	bytes    int64 // a cast command's payload bytes, on its last record
 	reply    chan<- Completion
 }
 
@@ -198,6 +200,17 @@ func (s *Session) completeRec(r *record, err error) {
 	if r.kind == 0 {
 		if r.release && r.p != nil {
 			bufpool.Put(r.p)
+		}
+		return
+	}
+	if r.cast != nil {
+		// A group's broadcast: no completion; the command's last record
+		// settles it (onCast).
+		if r.admitted {
+			r.admitted = false
+			s.outstanding.Add(-1)
+			s.pendingBytes.Add(-r.bytes)
+			r.cast.release()
 		}
 		return
 	}

@@ -107,6 +107,7 @@ type cmdKind uint8
 const (
 	cmdWrite cmdKind = iota + 1
 	cmdPrepared
+	cmdCast // a group's broadcasts from one read (burst.go)
 	cmdPing
 	cmdClose
 	cmdCancel
@@ -142,6 +143,9 @@ type cmd struct {
 	id       uint64
 	p        []byte
 	pm       *PreparedMessage
+	cast     *cast  // cmdCast: its broadcasts are cast.pms[from:to]
+	from, to uint16 // cmdCast
+	bytes    int64  // cmdCast: the payload bytes of its broadcasts
 	reason   string
 	err      error
 	reply    chan<- Completion
@@ -152,6 +156,9 @@ func newReply(ch chan<- Completion) actor.Reply[Completion] { return actor.NewRe
 // cost is the number of payload bytes c holds for the wire, as admit
 // counts them.
 func (c *cmd) cost() int64 {
+	if c.cast != nil {
+		return c.bytes
+	}
 	if c.pm != nil {
 		return int64(len(c.pm.plain.Payload()))
 	}
@@ -160,7 +167,7 @@ func (c *cmd) cost() int64 {
 
 // record is c as a frame of the batch, or as the record of its answer.
 func (c *cmd) record() record {
-	return record{kind: c.user, op: c.op, id: c.id, p: c.p, pm: c.pm, release: c.release, admitted: c.admitted, ref: c.ref, gen: c.gen, reply: c.reply, stream: c.stream, fin: c.fin, rsv1: c.rsv1}
+	return record{kind: c.user, op: c.op, id: c.id, p: c.p, pm: c.pm, release: c.release, admitted: c.admitted, ref: c.ref, gen: c.gen, reply: c.reply, stream: c.stream, fin: c.fin, rsv1: c.rsv1, cast: c.cast, bytes: c.bytes}
 }
 
 // send admits c (refusing it at once when the session cannot take it) and
@@ -175,24 +182,29 @@ func (s *Session) send(c cmd) (uint64, error) {
 		// answers, which the reader writes once the read is done. Write
 		// them now (the reader waits meanwhile: backpressure on the peer,
 		// as ever), then take the command.
+		s.kickPeers()
 		s.mb.RunHeld(inlineSets)
 		s.mb.Hold()
 		if err := s.admit(&c); err != nil {
 			return c.id, s.refuse(&c, err)
 		}
 	}
-	if !s.mb.Send(c) {
+	// A caller that asks for a completion may wait for it, and one that
+	// closes may wait for Done: the actor, held while a handler runs
+	// (its own session's, or a publisher's whose broadcasts it batches:
+	// burst.go), must not wait for that handler to return.
+	var ok bool
+	if c.reply != nil || c.kind == cmdClose {
+		ok = s.mb.SendNow(c)
+	} else {
+		ok = s.mb.Send(c)
+	}
+	if !ok {
 		// The lane has room for every admitted command and one Close, so
 		// this cannot happen; if it ever does, the command is still
 		// answered, never lost.
 		s.unadmit(&c)
 		return c.id, s.refuse(&c, errMailboxCount)
-	}
-	if c.reply != nil && s.opts.OnMessage != nil {
-		// A handler that asks for a completion may wait for it: the
-		// actor, held while the handler runs (actor.Hold), must not wait
-		// for the handler to return.
-		s.mb.Kick()
 	}
 	return c.id, nil
 }

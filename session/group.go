@@ -2,6 +2,8 @@ package session
 
 import (
 	"errors"
+
+	"github.com/wsactor/wsactor/codec"
 	"iter"
 	"slices"
 	"sync"
@@ -25,6 +27,8 @@ import (
 type Group struct {
 	maxBacklog int64
 	policy     SlowPolicy
+	workers    *codec.Workers
+	workerMin  int
 	onEmpty    func() // Rooms': the last member left
 
 	n          atomic.Int64
@@ -52,12 +56,30 @@ type GroupOptions struct {
 	// MaxBacklog bounds the payload bytes a member may have waiting for
 	// its peer when a broadcast comes: beyond it, SlowPolicy applies to
 	// that member. A member with nothing waiting always takes the
-	// message. Default 1 MiB.
+	// message. Broadcasts from a handler that wait for the end of the
+	// publisher's read (batched: at most 64 KiB and a read, shared by
+	// every member) do not count against it. Default 1 MiB.
 	MaxBacklog int64
 
 	// SlowPolicy is what happens to a member over MaxBacklog. Default
 	// DropSlow.
 	SlowPolicy SlowPolicy
+
+	// Workers, when set, takes the compression of a broadcast of at least
+	// WorkerThreshold bytes (for the members with permessage-deflate) off
+	// the publisher's goroutine: it is queued to a codec worker, and done
+	// there or by the first compressed member's writer that needs it,
+	// whichever comes first (the others wait for it). The publisher reads
+	// on, and the members without compression do not wait for it. When
+	// the pool's queue is full, or the pool was stopped, the publisher
+	// compresses as without one. The caller owns the pool
+	// (codec.NewWorkers) and stops it when done.
+	Workers *codec.Workers
+
+	// WorkerThreshold is the payload size from which Workers compresses.
+	// Default 64 KiB (docs/decisions.md: below it the hop costs more than
+	// it frees).
+	WorkerThreshold int
 }
 
 // SlowPolicy says what a Group does with a member that does not keep up.
@@ -90,6 +112,10 @@ func NewGroup(opts *GroupOptions) *Group {
 			g.maxBacklog = opts.MaxBacklog
 		}
 		g.policy = opts.SlowPolicy
+		g.workers, g.workerMin = opts.Workers, opts.WorkerThreshold
+	}
+	if g.workerMin <= 0 {
+		g.workerMin = 64 << 10
 	}
 	return g
 }
@@ -212,6 +238,24 @@ func (g *Group) Broadcast(typ MessageType, p []byte) int {
 func (g *Group) BroadcastPrepared(pm *PreparedMessage) int {
 	size := int64(pm.Len())
 	compressNow := g.compressed.Load() > 0
+	// From a handler, the read's broadcasts are batched (burst.go).
+	var pub *Session
+	var c *cast
+	var first bool
+	idx := 0
+	limit := g.maxBacklog
+	if g.n.Load() >= burstMin {
+		if pub = publisher(); pub != nil {
+			c, first = pub.castFor(g)
+			idx = c.add(pm)
+			// What the burst holds for a member waits for the read to end,
+			// not for the member: it does not make the member slow. (It is
+			// shared by every member and bounded: spanBytes and a read.)
+			limit += pub.burst.bytes
+			pub.burst.bytes += size
+			pub.burst.n++
+		}
+	}
 	n := 0
 	var buf []*Session
 	for i := range g.shards {
@@ -220,18 +264,29 @@ func (g *Group) BroadcastPrepared(pm *PreparedMessage) int {
 		buf = append(buf[:0], sh.members...)
 		sh.mu.RUnlock()
 		for _, s := range buf {
-			if compressNow && s.deflate {
-				// Compressed here, on the publisher's goroutine, once,
-				// rather than on the first compressed member's actor
-				// while the others wait for it.
-				pm.frame(s)
-				compressNow = false
+			if first && s != pub {
+				s.mb.Hold()
+				pub.burst.peers = append(pub.burst.peers, s)
 			}
-			if q := s.pendingBytes.Load(); q > 0 && q+size > g.maxBacklog {
+			if compressNow && s.deflate {
+				// Compressed once, on a worker or here, on the
+				// publisher's goroutine, rather than on the first
+				// compressed member's writer while the others wait.
+				compressNow = false
+				if !g.compressOnWorker(pm, s) {
+					pm.frame(s)
+				}
+			}
+			if q := s.pendingBytes.Load(); q > 0 && q+size > limit {
 				g.slow(s)
 				continue
 			}
-			_, err := s.WritePrepared(pm, nil)
+			var err error
+			if c != nil {
+				err = s.writeCast(c, idx, size)
+			} else {
+				_, err = s.WritePrepared(pm, nil)
+			}
 			switch {
 			case err == nil:
 				n++
@@ -243,6 +298,21 @@ func (g *Group) BroadcastPrepared(pm *PreparedMessage) int {
 	}
 	g.delivered.Add(uint64(n))
 	return n
+}
+
+// compressOnWorker starts pm's compression for members like s on the
+// group's workers, and reports whether it did.
+func (g *Group) compressOnWorker(pm *PreparedMessage, s *Session) bool {
+	if g.workers == nil || pm.Len() < max(g.workerMin, s.opts.Compression.threshold()) {
+		return false
+	}
+	pm.retain()
+	level := s.opts.Compression.level()
+	if g.workers.Go(func() { pm.compress(level); pm.release() }) {
+		return true
+	}
+	pm.release()
+	return false
 }
 
 // slow applies the group's SlowPolicy to s, which could not take a

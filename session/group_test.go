@@ -365,3 +365,68 @@ func TestRoomsAcrossNodes(t *testing.T) {
 		t.Errorf("node B's broker calls %v, want %v", calls, want)
 	}
 }
+
+// With GroupOptions.Workers, a broadcast from WorkerThreshold up is
+// compressed off the publisher's goroutine: its compression is queued to
+// the workers (or done by the first compressed member's writer, should it
+// come first: here the only worker is held busy, so it does), and every
+// member gets its wire form. Below the threshold, and with the workers'
+// queue full, the publisher compresses as without workers.
+func TestGroupCompressesOnWorkers(t *testing.T) {
+	pool := codec.NewWorkers(1, 1)
+	defer pool.Stop()
+	g := NewGroup(&GroupOptions{Workers: pool, WorkerThreshold: 4096})
+	z, pz := acceptCompressedRaw(t, compressedOptions())
+	plain, pp := openRaw(t, codec.Server, testOptions(), rawConfig{})
+	g.Add(z)
+	g.Add(plain)
+	zFrames, pFrames := pz.serve(), pp.serve()
+	release := make(chan struct{})
+	defer close(release) // before pool.Stop, which waits for the worker
+	started := make(chan struct{})
+	if !pool.Go(func() { close(started); <-release }) {
+		t.Fatal("the worker refused a job")
+	}
+	<-started // the worker is busy; its queue (1) is empty
+	next := func(frames <-chan frame, who string) frame {
+		t.Helper()
+		select {
+		case f := <-frames:
+			return f
+		case <-time.After(testTimeout):
+			t.Fatalf("the %s member got nothing", who)
+		}
+		return frame{}
+	}
+	both := func(want []byte) {
+		t.Helper()
+		f := next(zFrames, "compressed")
+		if f.rsv&codec.RSV1 == 0 {
+			t.Fatalf("the compressed member got an uncompressed frame")
+		}
+		if p, err := codec.Inflate(f.payload, 1<<20); err != nil || !bytes.Equal(p, want) {
+			t.Fatalf("the compressed member's frame inflates to %d bytes, %v", len(p), err)
+		}
+		if f := next(pFrames, "plain"); f.rsv != 0 || !bytes.Equal(f.payload, want) {
+			t.Fatal("the plain member did not get the plain message")
+		}
+	}
+
+	// Below the threshold: compressed by the publisher, nothing queued.
+	small := bytes.Repeat([]byte("compressible "), 100) // 1300 B
+	g.Broadcast(Text, small)
+	both(small)
+
+	// At the threshold: the compression is queued to the workers, which
+	// fills their queue of 1.
+	large := bytes.Repeat([]byte("compressible "), 400) // 5200 B
+	g.Broadcast(Text, large)
+	if pool.Go(func() {}) {
+		t.Fatal("the workers' queue had room after a broadcast over the threshold: it was compressed inline")
+	}
+	both(large)
+
+	// The queue full: compressed by the publisher.
+	g.Broadcast(Text, large)
+	both(large)
+}

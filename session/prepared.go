@@ -75,20 +75,26 @@ func (pm *PreparedMessage) release() {
 	}
 }
 
+// compress makes the compressed frame, once: a caller that comes while
+// another compresses waits for it.
+func (pm *PreparedMessage) compress(level int) {
+	pm.zOnce.Do(func() {
+		p := pm.plain.Payload()
+		z := codec.Compress(p, level)
+		if len(z) < len(p) {
+			pm.z = codec.PrepareCompressed(ws.OpCode(pm.typ), z)
+		}
+		bufpool.Put(z)
+	})
+}
+
 // frame returns the frame for a session: compressed when the session
 // negotiated permessage-deflate and compression pays.
 func (pm *PreparedMessage) frame(s *Session) *codec.Prepared {
 	if !s.deflate || len(pm.plain.Payload()) < s.opts.Compression.threshold() {
 		return pm.plain
 	}
-	pm.zOnce.Do(func() {
-		p := pm.plain.Payload()
-		z := codec.Compress(p, s.opts.Compression.level())
-		if len(z) < len(p) {
-			pm.z = codec.PrepareCompressed(ws.OpCode(pm.typ), z)
-		}
-		bufpool.Put(z)
-	})
+	pm.compress(s.opts.Compression.level())
 	if pm.z != nil {
 		return pm.z
 	}

@@ -57,7 +57,9 @@ func (s *Session) runReader(r *reader) {
 	parked := false
 	defer func() {
 		if s.opts.OnMessage != nil {
+			s.kickPeers()
 			s.mb.Kick() // a handler that panicked left the actor held
+			handlerReaders.Delete(s.readerG.Load())
 		}
 		s.readerG.Store(0)
 		if v := recover(); v != nil {
@@ -81,7 +83,11 @@ func (s *Session) runReader(r *reader) {
 	if s.opts.OnMessage != nil || s.opts.OnControl != nil {
 		// Handlers run on this goroutine: blocking calls that need the
 		// reader look for it (onReader).
-		s.readerG.Store(goid())
+		g := goid()
+		s.readerG.Store(g)
+		if s.opts.OnMessage != nil {
+			handlerReaders.Store(g, s)
+		}
 	}
 	if b := s.initial; b != nil {
 		s.initial = nil
@@ -222,7 +228,8 @@ func (r *reader) rawRead(fd uintptr) bool {
 			continue
 		case syscall.EAGAIN:
 			bufpool.Put(buf)
-			return false // wait for readability, holding nothing
+			r.s.kickPeers() // nothing more to batch with: the members go now
+			return false    // wait for readability, holding nothing
 		}
 		if n < 0 {
 			n = 0
@@ -259,6 +266,12 @@ func (r *reader) process(b []byte) (stop bool) {
 	s.mb.Hold()
 	r.held = 0
 	stop = r.feed(b)
+	if stop || len(b) < r.size || s.raw == nil || !s.burst.roomForMore() {
+		s.kickPeers()
+	}
+	// Otherwise the read filled its buffer and more is likely waiting: the
+	// members stay held over the next read too (a wider batch, as a
+	// larger read buffer would give), until a read would wait (rawRead).
 	s.mb.RunHeld(inlineSets)
 	return stop
 }
@@ -408,6 +421,7 @@ func (r *reader) endFrame(op ws.OpCode, alias []byte) (stop bool) {
 	if f := s.opts.OnMessage; f != nil {
 		f(s, m)
 		if r.held++; int(r.held) >= min(heldMessages, max(1, s.opts.mailboxSize()/4)) {
+			s.kickPeers()
 			s.mb.RunHeld(inlineSets)
 			s.mb.Hold()
 			r.held = 0

@@ -75,6 +75,7 @@ type Session struct {
 	canceled []uint64    // ids whose WriteContext gave up before they began
 	stream   uint64      // the MessageWriter's message under way (stream.go); 0 when none is
 	held     *[]cmd      // data writes waiting for that message to end; nil when none wait
+	burst    *heldBurst  // owned by the reader: the group members its handlers hold (burst.go)
 	state    state
 	abrupt   bool // a write failed: close at once, with no teardown (closeConn)
 	// streamWritten: a frame of the message under way is on the wire; cut:

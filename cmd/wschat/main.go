@@ -3,6 +3,14 @@
 //
 //	wschat                          http://127.0.0.1:8081/
 //	wschat -addr 127.0.0.1:0        a free port, printed at start
+//	wschat -nats nats://127.0.0.1:4222   rooms shared with every wschat on that NATS
+//
+// With -nats, the rooms span every wschat connected to the same NATS
+// server or cluster: a say reaches the room's members on all of them, at
+// most once, in order per sender. Presence (the welcome's member list,
+// joined and left) stays each server's own; the package doc of
+// internal/app/chat says why. While NATS is down, each server serves its
+// own members and reconnects by itself.
 //
 // Clients join a room at ws://HOST/ws?room=ROOM&name=NAME and speak JSON
 // text messages; the protocol is in the doc of internal/app/chat.
@@ -23,12 +31,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
 
+	natsbroker "github.com/wsactor/wsactor/broker/nats"
 	"github.com/wsactor/wsactor/internal/app/chat"
 )
 
@@ -41,14 +51,14 @@ func main() {
 // run runs the server until a signal arrives on sig and returns the exit
 // status.
 func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
-	cfg, level, err := parseFlags(args, stderr)
+	cfg, opt, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
 	if err != nil {
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: opt.level}))
 	cfg.Logger = log
 
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -56,11 +66,28 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 		fmt.Fprintf(stderr, "wschat: %v\n", err)
 		return 1
 	}
+	if opt.natsURL != "" {
+		name := opt.natsName
+		if name == "" {
+			name = "wschat " + ln.Addr().String()
+		}
+		// Connect returns at once when no server answers yet: it keeps
+		// trying, and the rooms are local meanwhile.
+		b, err := natsbroker.Connect(opt.natsURL, &natsbroker.Options{Name: name, Logger: log})
+		if err != nil {
+			ln.Close()
+			fmt.Fprintf(stderr, "wschat: -nats: %v\n", err)
+			return 1
+		}
+		defer b.Close()
+		cfg.Broker = b
+		cfg.Vars = map[string]func() any{"nats": func() any { return b.Stats() }}
+	}
 	srv := chat.New(cfg)
 	addr := ln.Addr().String()
 	fmt.Fprintf(stdout, "wschat listening on http://%s/ (WebSocket: ws://%s/ws?room=ROOM&name=NAME)\n", addr, addr)
 	log.Info("listening", "addr", addr, "max_message", cfg.MaxMessage, "origins", cfg.Origins,
-		"shutdown_timeout", cfg.ShutdownTimeout)
+		"shutdown_timeout", cfg.ShutdownTimeout, "nats", redacted(opt.natsURL))
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -91,38 +118,59 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 	}
 }
 
-// parseFlags turns the command line into a Config and a log level.
-func parseFlags(args []string, stderr io.Writer) (chat.Config, slog.Level, error) {
+// options are the flags that are not Config fields.
+type options struct {
+	level    slog.Level
+	natsURL  string
+	natsName string
+}
+
+// parseFlags turns the command line into a Config and the other options.
+func parseFlags(args []string, stderr io.Writer) (chat.Config, options, error) {
 	cfg := chat.Config{
 		MaxMessage:      chat.DefaultMaxMessage,
 		ShutdownTimeout: chat.DefaultShutdownTimeout,
 	}
-	level := slog.LevelInfo
+	opt := options{level: slog.LevelInfo}
 	fs := flag.NewFlagSet("wschat", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.Addr, "addr", chat.DefaultAddr, "listen `host:port`; port 0 picks a free one (the start line prints it)")
 	fs.Var((*byteSize)(&cfg.MaxMessage), "max-message", "largest inbound message, in `bytes` (suffixes KiB, MiB); a bigger one is closed with 1009")
 	fs.Var((*originList)(&cfg.Origins), "origin", "browser `origins` allowed besides the server's own host, as host patterns (\"*.example.com\", \"localhost:*\", \"*\"); repeat the flag or separate with commas (default: same host only)")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "on SIGINT/SIGTERM, wait this long for the members to close before closing them by force")
-	fs.Var((*levelFlag)(&level), "log-level", "log `level`: debug (also every message said), info, warn or error")
+	fs.Var((*levelFlag)(&opt.level), "log-level", "log `level`: debug (also every message said), info, warn or error")
+	fs.StringVar(&opt.natsURL, "nats", "", "share the rooms with every wschat connected to the NATS server or cluster at this `url` (nats://host:4222; several, comma-separated); empty: this server's rooms are its own")
+	fs.StringVar(&opt.natsName, "nats-name", "", "`name` of the server's NATS connection, shown by the NATS server's monitoring (default \"wschat\" and the listen address)")
 	fs.Usage = func() { usage(fs) }
 	if err := fs.Parse(args); err != nil {
-		return cfg, level, err
+		return cfg, opt, err
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "wschat: unexpected arguments %q\n", fs.Args())
 		fs.Usage()
-		return cfg, level, errors.New("unexpected arguments")
+		return cfg, opt, errors.New("unexpected arguments")
 	}
 	if cfg.MaxMessage <= 0 {
 		fmt.Fprintln(stderr, "wschat: -max-message must be more than 0")
-		return cfg, level, errors.New("bad -max-message")
+		return cfg, opt, errors.New("bad -max-message")
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		fmt.Fprintln(stderr, "wschat: -shutdown-timeout must be more than 0")
-		return cfg, level, errors.New("bad -shutdown-timeout")
+		return cfg, opt, errors.New("bad -shutdown-timeout")
 	}
-	return cfg, level, nil
+	return cfg, opt, nil
+}
+
+// redacted is a list of URLs without their passwords, for the log.
+func redacted(urls string) string {
+	var out []string
+	for u := range strings.SplitSeq(urls, ",") {
+		if p, err := url.Parse(strings.TrimSpace(u)); err == nil {
+			u = p.Redacted()
+		}
+		out = append(out, u)
+	}
+	return strings.Join(out, ",")
 }
 
 // usage prints every flag with its default, the empty ones too (the flag

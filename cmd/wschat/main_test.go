@@ -35,6 +35,8 @@ func TestHelp(t *testing.T) {
 		"origin":           "(default: same host only)",
 		"log-level":        "(default info)",
 		"shutdown-timeout": "(default 10s)",
+		"nats":             `(default "")`,
+		"nats-name":        `(default "wschat" and the listen address)`,
 	} {
 		i := strings.Index(out, "  -"+flag+" ")
 		if i < 0 {

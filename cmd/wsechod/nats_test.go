@@ -469,3 +469,207 @@ func waitMetric(t *testing.T, d *daemon, cond func(map[string]any) bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestRoomNamesAcrossDaemons: rooms whose names stress the subject mapping
+// (dots, spaces, NATS wildcards, the escape character, unicode, the
+// longest names the daemon takes, which NATS gets as hashes) stay apart
+// across two wsechod processes: a member gets its own room's messages from
+// the other daemon, once, in order, and nothing of the other rooms', and
+// the sender's own members get nothing back from NATS.
+func TestRoomNamesAcrossDaemons(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds wsechod and runs two of them")
+	}
+	bin := buildDaemon(t)
+	long := strings.Repeat("é", 64) // 128 bytes; its escaped token is hashed
+	names := []string{
+		"a", "a.b", "a..b", ".", "..", "a b", " ", "*", ">", "a.*", "a.>", "*.>",
+		"~", "~2E", "a~2Eb", "%41", "café", "日本語", "emoji 🎉", "tab\there",
+		strings.Repeat("x", 128), long, long[:126] + "è",
+	}
+	ns := runNATS(t, -1)
+	natsURL := "nats://" + ns.Addr().String()
+	d0 := startBinary(t, bin, "-nats", natsURL, "-nats-name", "names-0", "-log-level", "warn")
+	d1 := startBinary(t, bin, "-nats", natsURL, "-nats-name", "names-1", "-log-level", "warn")
+	senders := make([]*roomMember, len(names))
+	receivers := make([]*roomMember, len(names))
+	for i, name := range names {
+		senders[i] = joinRoom(t, d0, name)
+		receivers[i] = joinRoom(t, d1, name)
+	}
+	for _, d := range []*daemon{d0, d1} {
+		waitMetric(t, d, func(v map[string]any) bool {
+			return v["rooms"] == float64(len(names)) && v["room_members"] == float64(len(names))
+		})
+	}
+	deadline := time.Now().Add(testTimeout)
+	for _, name := range names {
+		subject := natsbroker.DefaultPrefix + "." + natsbroker.Token(name) + ".t"
+		for ns.GlobalAccount().Interest(subject) < 2 {
+			if time.Now().After(deadline) {
+				t.Fatalf("room %q: NATS knows of %d subscriptions to %s, want 2", name, ns.GlobalAccount().Interest(subject), subject)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+
+	// Every room's message, then every room's end: a message that leaked
+	// into another room would come before that room's end.
+	for i := range names {
+		senders[i].send(t, fmt.Sprintf("msg-%d", i))
+	}
+	for i := range names {
+		senders[i].send(t, fmt.Sprintf("end-%d", i))
+	}
+	for i, name := range names {
+		for _, m := range []*roomMember{senders[i], receivers[i]} {
+			for _, want := range []string{fmt.Sprintf("msg-%d", i), fmt.Sprintf("end-%d", i)} {
+				if got := m.next(t); got != want {
+					t.Fatalf("room %q: got %q, want %q", name, got, want)
+				}
+			}
+		}
+	}
+	// A fin from d1 once d1's member has the end: an echo of d0's own
+	// messages through NATS would reach d0's member before it.
+	for i := range names {
+		receivers[i].send(t, fmt.Sprintf("fin-%d", i))
+	}
+	for i, name := range names {
+		for _, m := range []*roomMember{senders[i], receivers[i]} {
+			if got, want := m.next(t), fmt.Sprintf("fin-%d", i); got != want {
+				t.Fatalf("room %q: got %q, want %q", name, got, want)
+			}
+		}
+	}
+	for _, d := range []*daemon{d0, d1} {
+		if lost, remote := metric(t, d, "broker_lost"), metric(t, d, "broker_remote"); lost != 0 || remote != float64(len(names)*map[*daemon]int{d0: 1, d1: 2}[d]) {
+			t.Errorf("%s: broker_lost %v, broker_remote %v", d.addr, lost, remote)
+		}
+	}
+}
+
+// TestDaemonOutages: five NATS restarts under two wsechod processes leave
+// no goroutine and no memory behind in either: each outage's messages are
+// counted as lost (exactly), never delivered late, and delivery resumes by
+// itself each time.
+func TestDaemonOutages(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds wsechod and restarts NATS five times under two of them")
+	}
+	bin := buildDaemon(t)
+	ns := runNATS(t, -1)
+	port := ns.Addr().(*net.TCPAddr).Port
+	natsURL := "nats://" + ns.Addr().String()
+	ds := []*daemon{
+		startBinary(t, bin, "-nats", natsURL, "-log-level", "error"),
+		startBinary(t, bin, "-nats", natsURL, "-log-level", "error"),
+	}
+	s0, m1 := joinRoom(t, ds[0], "live"), joinRoom(t, ds[1], "live")
+	probe(t, s0, []*roomMember{m1})
+	// probe stops at the first probe heard, and later ones may still be on
+	// their way: a marker behind them, so that the probes after an outage
+	// cannot be taken for ones from before it.
+	s0.send(t, "M-0")
+	for _, m := range []*roomMember{s0, m1} {
+		if got := readSkipping(t, m, "P-", 1); got[0] != "M-0" {
+			t.Fatalf("got %q, want the marker", got[0])
+		}
+	}
+	const (
+		outages = 5
+		sent    = 5
+	)
+	var g0 [2]float64
+	var h0 [2]float64
+	for i := range outages {
+		stopNATS(ns)
+		for _, d := range ds {
+			waitMetric(t, d, func(v map[string]any) bool {
+				st, _ := v["nats"].(map[string]any)
+				return st != nil && st["Connected"] == false
+			})
+		}
+		lost0 := metric(t, ds[0], "broker_lost")
+		for k := range sent {
+			s0.send(t, fmt.Sprintf("D%d-%d", i, k))
+		}
+		if got := readSkipping(t, s0, "P-", sent); inOrder(got, []string{fmt.Sprint("D", i)}, sent) != nil {
+			t.Fatalf("outage %d: the sender's daemon delivered %q", i+1, got)
+		}
+		if lost := metric(t, ds[0], "broker_lost") - lost0; lost != sent {
+			t.Errorf("outage %d: broker_lost went up by %v, want %d", i+1, lost, sent)
+		}
+
+		ns = runNATS(t, port)
+		probe(t, s0, []*roomMember{m1})
+		// After the probes, a marker: the other daemon's member gets
+		// probes and the marker, nothing sent while NATS was down, and no
+		// probe of this outage is left for the next.
+		s0.send(t, fmt.Sprintf("E%d-0", i))
+		for j, m := range []*roomMember{s0, m1} {
+			want := fmt.Sprintf("E%d-0", i)
+		read:
+			for {
+				select {
+				case p := <-m.got:
+					if strings.HasPrefix(p, "P-") {
+						continue
+					}
+					if p != want {
+						t.Fatalf("outage %d: got %q, want the marker", i+1, p)
+					}
+					break read
+				case <-time.After(testTimeout):
+					for _, d := range ds {
+						v := vars(t, d)
+						t.Logf("%s: nats %v lost %v remote %v published %v", d.addr, v["nats"], v["broker_lost"], v["broker_remote"], v["broker_published"])
+					}
+					t.Fatalf("outage %d: member %d did not get the marker", i+1, j)
+				}
+			}
+		}
+
+		for j, d := range ds {
+			g, h := settled(t, d, g0[j])
+			t.Logf("outage %d, daemon %d: %v goroutines, heap in use %.0f KiB", i+1, j, g, h/1024)
+			if i == 0 {
+				g0[j], h0[j] = g, h
+				continue
+			}
+			if g > g0[j] {
+				t.Errorf("outage %d, daemon %d: %v goroutines, %v after the first", i+1, j, g, g0[j])
+			}
+			if h > h0[j]+2<<20 {
+				t.Errorf("outage %d, daemon %d: heap in use %.0f KiB, %.0f KiB after the first", i+1, j, h/1024, h0[j]/1024)
+			}
+		}
+	}
+}
+
+// settled returns a daemon's goroutines and heap in use after a garbage
+// collection, once the goroutines are down to want (those of a
+// reconnection end soon after it) or a second has passed.
+func settled(t *testing.T, d *daemon, want float64) (goroutines, heap float64) {
+	t.Helper()
+	deadline := time.Now().Add(time.Second)
+	for {
+		resp, err := http.Get("http://" + d.addr + "/debug/vars?gc=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v struct {
+			Goroutines float64 `json:"goroutines"`
+			Heap       float64 `json:"heap_inuse_bytes"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&v)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want == 0 || v.Goroutines <= want || time.Now().After(deadline) {
+			return v.Goroutines, v.Heap
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

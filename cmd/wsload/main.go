@@ -18,6 +18,12 @@
 //	wsload -url ws://127.0.0.1:8080/ -mode idle -c 5000 -stats-url http://127.0.0.1:8080/debug/vars
 //	wsload -url ws://127.0.0.1:8080/ -mode storm -c 10000 -dial-concurrency 32 -hold 3s -stats-url http://127.0.0.1:8080/debug/vars
 //	wsload -url ws://127.0.0.1:8080/broadcast -mode fanout -c 2000 -silent 200 -inflight 32 -size 1024 -stats-url http://127.0.0.1:8080/debug/vars
+//	wsload -url ws://127.0.0.1:8080/room/r,ws://127.0.0.1:8081/room/r,ws://127.0.0.1:8082/room/r -mode fanout -c 999 -size 1024
+//
+// In fanout mode -url may name several servers that share one broadcast
+// (wsechod daemons with -nats): the members are spread over them in turn,
+// and the run also reports the latency from publishing a message to its
+// receipt by the last member.
 //
 // Exit status: 0 when the run completed, even with errors counted; 1 when
 // nothing could be measured (no connection opened, no message echoed, or in
@@ -70,7 +76,7 @@ func parseFlags(args []string, stderr io.Writer) (wsload.Config, options, error)
 	)
 	fs := flag.NewFlagSet("wsload", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.URL, "url", "", "`URL` of the server (required): ws://, wss://, or host:port in any URL for -proto tcp")
+	fs.StringVar(&cfg.URL, "url", "", "`URL` of the server (required): ws://, wss://, or host:port in any URL for -proto tcp; fanout mode: several, comma-separated, for servers that share one broadcast (the members dial them in turn, the publisher the first)")
 	fs.StringVar(&proto, "proto", "ws", "`protocol`: ws, or tcp for 4-byte length-prefixed frames over plain TCP")
 	fs.StringVar(&mode, "mode", "echo", "`mode`: echo, idle, broadcast, fanout or storm")
 	fs.IntVar(&cfg.Conns, "c", 64, "connections (fanout: members, the publisher included)")
@@ -92,6 +98,7 @@ func parseFlags(args []string, stderr io.Writer) (wsload.Config, options, error)
 		return nil
 	})
 	fs.IntVar(&cfg.Silent, "silent", 0, "fanout mode: members that never read")
+	fs.Float64Var(&cfg.Rate, "rate", 0, "fanout mode: messages the publisher sends per `second`, within -inflight (0: as fast as the members take them); latency at a load below the server's limit")
 	fs.DurationVar(&cfg.Sample, "sample", 500*time.Millisecond, "fanout mode: read the stats endpoint this often during the run (0: never)")
 	fs.StringVar(&cfg.StatsURL, "stats-url", "", "server stats `URL` (e.g. http://127.0.0.1:8080/debug/vars), read with ?gc=1")
 	fs.BoolVar(&cfg.Insecure, "insecure", false, "wss: do not verify the server's certificate (nor that of an https -stats-url)")
@@ -103,6 +110,17 @@ func parseFlags(args []string, stderr io.Writer) (wsload.Config, options, error)
 	}
 	if fs.NArg() > 0 {
 		return cfg, opt, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if strings.Contains(cfg.URL, ",") {
+		for u := range strings.SplitSeq(cfg.URL, ",") {
+			if u = strings.TrimSpace(u); u != "" {
+				cfg.URLs = append(cfg.URLs, u)
+			}
+		}
+		cfg.URL = ""
+		if len(cfg.URLs) > 0 {
+			cfg.URL = cfg.URLs[0]
+		}
 	}
 	cfg.Proto = wsload.Proto(proto)
 	cfg.Mode = wsload.Mode(mode)

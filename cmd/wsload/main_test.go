@@ -116,6 +116,16 @@ func TestBadFlags(t *testing.T) {
 			want: 2,
 		},
 		{
+			name: "several URLs outside fanout",
+			args: []string{"-url", "ws://127.0.0.1:1/,ws://127.0.0.1:2/"},
+			want: 2,
+		},
+		{
+			name: "a bad second URL",
+			args: []string{"-mode", "fanout", "-size", "64", "-url", "ws://127.0.0.1:1/,http://127.0.0.1:2/"},
+			want: 2,
+		},
+		{
 			name: "help",
 			args: []string{"-h"},
 			want: 0,
@@ -251,6 +261,23 @@ func TestProgress(t *testing.T) {
 		t.Fatalf(
 			"stderr with -quiet: %q",
 			errb.String(),
+		)
+	}
+}
+
+// TestSeveralURLs: -url with commas in fanout mode gives the members'
+// servers in order, the first as URL.
+func TestSeveralURLs(t *testing.T) {
+	cfg, _, err := parseFlags([]string{"-mode", "fanout", "-size", "64",
+		"-url", "ws://127.0.0.1:1/room/a, ws://127.0.0.1:2/room/a,ws://127.0.0.1:3/room/a"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"ws://127.0.0.1:1/room/a", "ws://127.0.0.1:2/room/a", "ws://127.0.0.1:3/room/a"}
+	if cfg.URL != want[0] || !slices.Equal(cfg.URLs, want) {
+		t.Fatalf(
+			"URL %q URLs %q, want %q and %q",
+			cfg.URL, cfg.URLs, want[0], want,
 		)
 	}
 }

@@ -72,15 +72,15 @@ func TestParseFlagsQuick(t *testing.T) {
 	if err == nil {
 		t.Fatal("-servers nosuch: no error")
 	}
-	if got := selectedScenarios(config{quick: true}); len(got) != 4 {
+	if got := selectedScenarios(config{quick: true}); len(got) != 5 || !got[4].cross {
 		t.Fatalf(
-			"quick scenarios: %d; want 4",
+			"quick scenarios: %d; want 5, the last across daemons",
 			len(got))
 	}
-	if cfg.fanoutRounds != 1 {
+	if cfg.fanoutRounds != 1 || cfg.crossRounds != 1 {
 		t.Fatalf(
-			"-quick: fanout rounds %d; want 1",
-			cfg.fanoutRounds)
+			"-quick: fanout rounds %d, cross rounds %d; want 1",
+			cfg.fanoutRounds, cfg.crossRounds)
 	}
 }
 
@@ -295,6 +295,7 @@ func TestReportFanout(t *testing.T) {
 
 func TestServes(t *testing.T) {
 	fan := &scenario{mode: modeFanout}
+	cross := &scenario{mode: modeFanout, cross: true}
 	echo := &scenario{mode: modeEcho}
 	bcast := &scenario{mode: modeBroadcast}
 	tests := []struct {
@@ -340,6 +341,32 @@ func TestServes(t *testing.T) {
 			server: "coder",
 			sc:     fan,
 			noted:  true,
+		},
+		{
+			server: "wsechod-3-nats",
+			sc:     cross,
+			ok:     true,
+		},
+		{
+			server: "wsechod-1",
+			sc:     cross,
+			ok:     true,
+		},
+		{
+			server: "wsechod-1",
+			sc:     fan,
+		},
+		{
+			server: "wsechod-3-nats",
+			sc:     echo,
+		},
+		{
+			server: "wsactor-group",
+			sc:     cross,
+		},
+		{
+			server: "tcp",
+			sc:     cross,
 		},
 	}
 	for _, tc := range tests {

@@ -49,6 +49,7 @@ func findDirs() (dirs, error) {
 // tools are the built binaries that are not servers.
 type tools struct {
 	wsload string
+	natsd  string // the NATS server of the cross-daemon scenarios
 }
 
 // build builds wsload and the servers into bench/bin. A server that does
@@ -64,8 +65,18 @@ func build(ctx context.Context, cfg config, d dirs, servers []*server) (tools, m
 	type target struct {
 		name, dir, pkg string
 		srv            *server
+		tool           *string // where a tool's binary goes in t
 	}
-	targets := []target{{name: "wsload", dir: d.repo, pkg: "./cmd/wsload"}}
+	targets := []target{{name: "wsload", dir: d.repo, pkg: "./cmd/wsload", tool: &t.wsload}}
+	for _, s := range servers {
+		if s.daemons > 1 {
+			targets = append(targets, target{name: "natsd", dir: d.bench, pkg: "./cmd/natsd", tool: &t.natsd})
+			break
+		}
+	}
+	// Servers built from one package (wsactor and the cross servers are
+	// all wsechod) share one binary.
+	built := map[string]string{} // dir and package -> binary, or "" when it failed
 	for _, s := range servers {
 		dir, pkg := d.bench, s.pkg
 		if s.inRepo {
@@ -80,6 +91,15 @@ func build(ctx context.Context, cfg config, d dirs, servers []*server) (tools, m
 	}
 	for _, tg := range targets {
 		out := filepath.Join(d.bin, tg.name)
+		key := tg.dir + "\x00" + tg.pkg
+		if prev, ok := built[key]; ok && tg.srv != nil {
+			if prev == "" {
+				skipped[tg.name] = "its package did not build, or its binary is missing (see above)"
+			}
+			tg.srv.bin = prev
+			continue
+		}
+		built[key] = ""
 		if tg.srv != nil {
 			tg.srv.bin = out
 		}
@@ -93,8 +113,9 @@ func build(ctx context.Context, cfg config, d dirs, servers []*server) (tools, m
 				skipped[tg.name] = reason
 				continue
 			}
-			if tg.srv == nil {
-				t.wsload = out
+			built[key] = out
+			if tg.tool != nil {
+				*tg.tool = out
 			}
 			continue
 		}
@@ -124,8 +145,9 @@ func build(ctx context.Context, cfg config, d dirs, servers []*server) (tools, m
 			continue
 		}
 		progress("ok (%.1fs)\n", time.Since(start).Seconds())
-		if tg.srv == nil {
-			t.wsload = out
+		built[key] = out
+		if tg.tool != nil {
+			*tg.tool = out
 		}
 	}
 	return t, skipped

@@ -84,6 +84,9 @@ type fanoutResult struct {
 	RSSStart      *int64        `json:"rss_start_bytes,omitempty"`
 	RSSPeak       *int64        `json:"rss_peak_bytes,omitempty"`
 	RSSEnd        *int64        `json:"rss_end_bytes,omitempty"`
+	LastLatencyUS *latency      `json:"last_latency_us,omitempty"`
+	LastMessages  int64         `json:"last_messages"`
+	Endpoints     int           `json:"endpoints"`
 }
 
 // statsSample is one reading of the server's stats during a fan-out run,
@@ -148,6 +151,9 @@ func wsloadArgs(cfg config, sc *scenario, in *instance, label, jsonPath string) 
 			"-silent", strconv.Itoa(sc.silent),
 			"-sample", cfg.fanoutSample.String(),
 		)
+		if sc.rate > 0 {
+			args = append(args, "-rate", strconv.Itoa(sc.rate))
+		}
 	}
 	return append(args,
 		"-inflight", strconv.Itoa(inflight),

@@ -58,6 +58,10 @@ type config struct {
 	fanoutWindow       int
 	fanoutWriteTimeout time.Duration
 	fanoutSample       time.Duration
+
+	// The cross-daemon scenarios' rounds (their times are the fan-out
+	// ones).
+	crossRounds int
 }
 
 func parseFlags(args []string) (config, error) {
@@ -71,7 +75,7 @@ func parseFlags(args []string) (config, error) {
 		warmupSet                    bool
 	)
 	fs := flag.NewFlagSet("benchrun", flag.ContinueOnError)
-	fs.BoolVar(&c.quick, "quick", false, "a subset in about a minute: echo 64 conns x 64 B, idle at 1000 conns and fan-out of 1 KiB to 500 members, 1 round of 2 s, no micro-benchmarks")
+	fs.BoolVar(&c.quick, "quick", false, "a subset in about a minute: echo 64 conns x 64 B, idle at 1000 conns, fan-out of 1 KiB to 500 members and across daemons to 300, 1 round of 2 s, no micro-benchmarks")
 	fs.IntVar(&rounds, "rounds", 3, "rounds: every server runs once per round and scenario")
 	fs.DurationVar(&duration, "duration", 5*time.Second, "measured time of each run")
 	fs.DurationVar(&warmup, "warmup", time.Second, "load before each run's measurement")
@@ -94,17 +98,20 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.fanoutWindow, "fanout-window", 128, "fan-out scenarios: messages the publisher may be ahead of the slowest member that reads")
 	fs.DurationVar(&c.fanoutWriteTimeout, "fanout-write-timeout", 2*time.Second, "fan-out scenarios: every server's write timeout for its members (-write-timeout), which cuts the silent ones (gws has none)")
 	fs.DurationVar(&c.fanoutSample, "fanout-sample", 250*time.Millisecond, "fan-out scenarios: how often the server's stats are read during a run")
+	fs.IntVar(&c.crossRounds, "cross-rounds", 3, "cross-daemon fan-out scenarios (one daemon, then three on NATS): rounds (1 with -quick)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	fanoutRoundsSet := false
+	fanoutRoundsSet, crossRoundsSet := false, false
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
 		case "fanout-rounds":
 			fanoutRoundsSet = true
+		case "cross-rounds":
+			crossRoundsSet = true
 		case "duration":
 			durationSet = true
 		case "rounds":
@@ -133,6 +140,9 @@ func parseFlags(args []string) (config, error) {
 		}
 		if !fanoutRoundsSet {
 			c.fanoutRounds = 1
+		}
+		if !crossRoundsSet {
+			c.crossRounds = 1
 		}
 	}
 	switch micro {
@@ -174,8 +184,8 @@ func parseFlags(args []string) (config, error) {
 		return c, errors.New("-warmup and -hold: want 0 or more")
 	case c.microCount < 1:
 		return c, errors.New("-micro-count: want at least 1")
-	case c.fanoutRounds < 1 || c.fanoutRoundsLong < 1:
-		return c, errors.New("-fanout-rounds and -fanout-rounds-long: want at least 1")
+	case c.fanoutRounds < 1 || c.fanoutRoundsLong < 1 || c.crossRounds < 1:
+		return c, errors.New("-fanout-rounds, -fanout-rounds-long and -cross-rounds: want at least 1")
 	case c.fanoutDuration <= 0 || c.fanoutWarmup < 0 || c.fanoutWriteTimeout <= 0 || c.fanoutSample < 0:
 		return c, errors.New("-fanout-duration and -fanout-write-timeout: want more than 0; -fanout-warmup and -fanout-sample: 0 or more")
 	case c.fanoutWindow < 1:

@@ -57,6 +57,7 @@ type reportConfigT struct {
 	FanoutWindow        int     `json:"fanout_window"`
 	FanoutWriteTimeoutS float64 `json:"fanout_write_timeout_s"`
 	FanoutSampleS       float64 `json:"fanout_sample_s"`
+	CrossRounds         int     `json:"cross_rounds"`
 }
 
 type serverInfo struct {
@@ -77,6 +78,10 @@ type scenarioReport struct {
 	Inflight int    `json:"inflight,omitempty"`
 	Size     int    `json:"size,omitempty"`
 	Silent   int    `json:"silent,omitempty"`
+	// Cross: a room spread over daemons (the cross servers' scenario).
+	Cross bool `json:"cross,omitempty"`
+	// Rate is the publisher's pace in messages a second, when paced.
+	Rate int `json:"rate,omitempty"`
 	// Reference is the server that the "x wsactor" ratios are to.
 	Reference string          `json:"reference"`
 	Servers   []*serverReport `json:"servers"`
@@ -143,6 +148,12 @@ type summary struct {
 	// the median time to close every connection.
 	StormPingP99US *float64 `json:"storm_ping_p99_us,omitempty"`
 	StormCloseS    *float64 `json:"storm_close_s,omitempty"`
+	// Cross-daemon: the medians of the latency from publishing a message
+	// to its receipt by the last member, and the cross servers' own
+	// counts over all runs.
+	LastP50US float64      `json:"last_p50_us,omitempty"`
+	LastP99US float64      `json:"last_p99_us,omitempty"`
+	Cross     *crossCounts `json:"cross,omitempty"`
 }
 
 func median(v []float64) float64 {
@@ -172,6 +183,8 @@ func summarize(sc *scenario, runs []runRecord) *summary {
 		srvCores, loadCores                           []float64
 		ratio, dropped, rssStart, rssPeak, rssEnd     []float64
 		stPeak, stAfter, stGC, stPing, stClose        []float64
+		lastP50, lastP99                              []float64
+		cross                                         *crossCounts
 		fanouts                                       []*loadResult
 		errs, missing, gaps, cut                      int64
 		idleConns                                     int64
@@ -246,6 +259,16 @@ func summarize(sc *scenario, runs []runRecord) *summary {
 			f := res.Fanout
 			fanouts = append(fanouts, res)
 			ratio = append(ratio, f.DeliveryRatio)
+			if l := f.LastLatencyUS; l != nil {
+				lastP50 = append(lastP50, float64(l.P50))
+				lastP99 = append(lastP99, float64(l.P99))
+			}
+			if c := r.Cross; c != nil {
+				if cross == nil {
+					cross = &crossCounts{}
+				}
+				cross.add(c)
+			}
 			missing += f.Missing
 			gaps += f.Gaps
 			cut += f.ReadersCut
@@ -311,6 +334,8 @@ func summarize(sc *scenario, runs []runRecord) *summary {
 		s.Missing, s.Gaps, s.ReadersCut = missing, gaps, cut
 		s.ServerDropped = medianOf(dropped)
 		s.RSSStart, s.RSSPeak, s.RSSEnd = medianOf(rssStart), medianOf(rssPeak), medianOf(rssEnd)
+		s.LastP50US, s.LastP99US = median(lastP50), median(lastP99)
+		s.Cross = cross
 		// The samples of the run nearest the median (the lower middle).
 		slices.SortFunc(fanouts, func(a, b *loadResult) int { return cmp.Compare(a.DeliveriesPerS, b.DeliveriesPerS) })
 		s.Samples = fanouts[(len(fanouts)-1)/2].Fanout.Samples
@@ -370,6 +395,10 @@ func (sr *scenarioReport) table() (rows [][]string, notes []string) {
 	case string(modeBroadcast):
 		rows = append(rows, []string{"server", "deliveries/s (min-max)", "sent msgs/s", "MB/s", "p50", "p99", xref, "x tcp", "cores srv/load", "runs"})
 	case string(modeFanout):
+		if sr.Cross {
+			rows = append(rows, []string{"server", "deliveries/s (min-max)", "published msgs/s", "p50", "p99", "to last p50", "to last p99", "delivered", "lost / dropped", xref, "cores srv/load", "runs"})
+			break
+		}
 		rows = append(rows, []string{"server", "deliveries/s (min-max)", "published msgs/s", "MB/s", "p50", "p99", "delivered", "server drops", "RSS MiB start/peak/end", xref, "x tcp", "cores srv/load", "runs"})
 	default:
 		rows = append(rows, []string{"server", "msgs/s (min-max)", "MB/s", "p50", "p99", xref, "x tcp", "cores srv/load", "runs"})
@@ -450,6 +479,15 @@ func (sr *scenarioReport) table() (rows [][]string, notes []string) {
 			p50, p99 := "n/a", "n/a" // no measured message arrived by the end of the drain
 			if sum.P99US > 0 {
 				p50, p99 = us(sum.P50US), us(sum.P99US)
+			}
+			if sr.Cross {
+				lp50, lp99 := "n/a", "n/a"
+				if sum.LastP99US > 0 {
+					lp50, lp99 = us(sum.LastP50US), us(sum.LastP99US)
+				}
+				rows = append(rows, []string{s.Name, minmax(sum.Primary, si), sent, p50, p99, lp50, lp99,
+					delivered, sum.Cross.text(), ratio(sum.VsWsactor), cores(sum), runs})
+				break
 			}
 			rows = append(rows, []string{s.Name, minmax(sum.Primary, si), sent, fmt.Sprintf("%.1f", sum.MBPerS),
 				p50, p99, delivered, drops, rss, ratio(sum.VsWsactor), ratio(sum.VsTCP), cores(sum), runs})
@@ -562,6 +600,10 @@ func writeMarkdown(w io.Writer, rep *report, svgName string) {
 	if hasFanout(rep) {
 		fmt.Fprintf(w, "- fan-out scenarios: %d round(s), %gs measured (twice that with silent members) after %gs of warm-up; one connection publishes, every member receives (the publisher too); the publisher writes as fast as the server reads, but never more than %d messages ahead of the slowest member that reads, so that a server that drops or queues without bound is measured on what it delivers; deliveries/s counts what the reading members received; every server's write timeout for its members is %gs (gws has none); the server's stats are read every %gs during a run\n\n",
 			c.FanoutRounds, c.FanoutDurationS, c.FanoutWarmupS, c.FanoutWindow, c.FanoutWriteTimeoutS, c.FanoutSampleS)
+	}
+	if hasCross(rep) {
+		fmt.Fprintf(w, "- cross-daemon scenarios: %d round(s), timed as the fan-out ones; the members of one room (/room/bench) spread over three wsechod daemons on one NATS server, next to one daemon with the same members; \"to last\" is the time from publishing a message to its receipt by the last member (over the messages that reached every member); \"lost / dropped\" are the daemons' own counts over all runs: messages they could not hand to NATS, and messages dropped by their delivery queues, by the members' backlogs or by NATS for a slow consumer\n\n",
+			c.CrossRounds)
 	}
 	fmt.Fprintf(w, "Figures are medians of the rounds, with min-max. Ratios are ratios of medians: above 1 means more than wsactor or the TCP ceiling (for idle memory, more memory). Latency is wsload's, per message, with the load above; it includes wsload's own time. \"cores srv/load\" is the CPU time over the wall time of the server and of wsload during a run (dial, warm-up and close included): with %d CPUs shared by both, a wsload near its share while the server has room would mean the generator is the limit.\n\n", m.CPUs)
 	fmt.Fprintf(w, "![throughput by scenario](%s)\n\n", svgName)
@@ -683,6 +725,7 @@ func reportConfig(cfg config) reportConfigT {
 		FanoutWindow:        cfg.fanoutWindow,
 		FanoutWriteTimeoutS: cfg.fanoutWriteTimeout.Seconds(),
 		FanoutSampleS:       cfg.fanoutSample.Seconds(),
+		CrossRounds:         cfg.crossRounds,
 	}
 }
 
@@ -771,6 +814,9 @@ var libraries = []string{"gorilla", "coder", "gws"}
 func (sr *scenarioReport) fanoutNotes() []string {
 	if sr.Mode != string(modeFanout) {
 		return nil
+	}
+	if sr.Cross {
+		return sr.crossNotes()
 	}
 	med := func(name string) float64 {
 		for _, s := range sr.Servers {

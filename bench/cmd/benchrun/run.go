@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 )
 
 // runner runs the scenarios.
@@ -28,6 +27,8 @@ type runRecord struct {
 	// its start to its stop, and by wsload.
 	ServerCores float64 `json:"server_cores,omitempty"`
 	LoadCores   float64 `json:"wsload_cores,omitempty"`
+	// Cross is a cross server's own counts after the run.
+	Cross *crossCounts `json:"cross,omitempty"`
 }
 
 // runAll runs every scenario: rounds of every server, the order rotated
@@ -43,6 +44,8 @@ func (r *runner) runAll(ctx context.Context, scenarios []*scenario, srvs []*serv
 			Inflight:  sc.inflight,
 			Size:      sc.size,
 			Silent:    sc.silent,
+			Cross:     sc.cross,
+			Rate:      sc.rate,
 			Reference: sc.reference(),
 		}
 		if sc.mode == modeFanout {
@@ -149,14 +152,14 @@ func contains(srvs []*server, s *server) bool {
 // runOne starts s, runs wsload for sc against it, and stops it.
 func (r *runner) runOne(ctx context.Context, sc *scenario, s *server, round, order int) (rec runRecord) {
 	rec = runRecord{Round: round + 1, Order: order}
-	in, err := s.start(ctx, r.cfg, sc, r.logDir)
+	in, err := s.start(ctx, r.cfg, r.tools, sc, r.logDir)
 	if err != nil {
 		rec.Error = "start: " + err.Error()
 		return rec
 	}
 	defer func() {
 		in.stop()
-		rec.ServerCores = cpuCores(in.cmd.ProcessState, time.Since(in.started))
+		rec.ServerCores = in.cores()
 	}()
 	label := fmt.Sprintf("%s %s round %d", s.name, sc.id, round+1)
 	jsonPath := filepath.Join(os.TempDir(), fmt.Sprintf("benchrun-%d-%s.json", os.Getpid(), s.name))
@@ -175,14 +178,19 @@ func (r *runner) runOne(ctx context.Context, sc *scenario, s *server, round, ord
 	if err != nil {
 		rec.Error = err.Error()
 	}
-	select {
-	case <-in.exited:
-		msg := fmt.Sprintf("the server exited during the run (%v); see results/logs/%s.log", in.err, s.name)
+	if s.cross {
+		c, cerr := in.crossStats()
+		rec.Cross = c
+		if cerr != nil && rec.Error == "" {
+			rec.Error = "the daemons' counts: " + cerr.Error()
+		}
+	}
+	if p := in.exitedEarly(); p != nil {
+		msg := fmt.Sprintf("the server exited during the run (%v); see results/logs/%s.log", p.err, s.name)
 		if rec.Error != "" {
 			msg = rec.Error + "; " + msg
 		}
 		rec.Error = msg
-	default:
 	}
 	return rec
 }
@@ -210,6 +218,9 @@ func describe(sc *scenario, res *loadResult) string {
 			s += fmt.Sprintf(", delivered %s", percent(f.DeliveryRatio))
 			if f.ServerDropped != nil {
 				s += fmt.Sprintf(", server dropped %d", *f.ServerDropped)
+			}
+			if l := f.LastLatencyUS; l != nil && f.Endpoints > 1 {
+				s += fmt.Sprintf(", to the last member p99 %s", us(float64(l.P99)))
 			}
 			if f.RSSPeak != nil && f.RSSStart != nil {
 				s += fmt.Sprintf(", RSS %s to %s peak", mib(float64(*f.RSSStart)), mib(float64(*f.RSSPeak)))

@@ -35,7 +35,13 @@ type scenario struct {
 	procs    int  // storm: wsload processes, each from its own source address (0: one)
 	ping     bool // storm: every connection pings once after the stats
 	tls      bool // storm: over TLS (wss://), against the servers that serve it
-	note     string
+	// cross: a fan-out whose room spans daemons: it runs the cross
+	// servers (one daemon, and several on NATS), and only them.
+	cross bool
+	// rate: fan-out at this many messages a second (wsload -rate), below
+	// the servers' limit, for the latency; 0: as fast as they deliver.
+	rate int
+	note string
 }
 
 // title is the scenario in words.
@@ -54,6 +60,12 @@ func (sc *scenario) title() string {
 	case modeBroadcast:
 		return fmt.Sprintf("broadcast %s to %d connections, one sender with %d in flight", sizeName(sc.size), sc.conns, sc.inflight)
 	case modeFanout:
+		if sc.cross && sc.rate > 0 {
+			return fmt.Sprintf("cross-daemon fan-out %s to %d members of one room, spread over the daemons, one publisher paced at %d messages/s", sizeName(sc.size), sc.conns, sc.rate)
+		}
+		if sc.cross {
+			return fmt.Sprintf("cross-daemon fan-out %s to %d members of one room, spread over the daemons, one publisher as fast as they deliver", sizeName(sc.size), sc.conns)
+		}
 		t := fmt.Sprintf("fan-out %s to %d members, one publisher as fast as the server delivers", sizeName(sc.size), sc.conns)
 		if sc.silent > 0 {
 			t += fmt.Sprintf(", %d of them never read", sc.silent)
@@ -72,9 +84,16 @@ func (sc *scenario) short() string {
 		}
 		return fmt.Sprintf("%s %dc", sc.mode, sc.conns)
 	}
-	s := fmt.Sprintf("%s %dc x %s", sc.mode, sc.conns, sizeName(sc.size))
+	m := string(sc.mode)
+	if sc.cross {
+		m = "cross"
+	}
+	s := fmt.Sprintf("%s %dc x %s", m, sc.conns, sizeName(sc.size))
 	if sc.silent > 0 {
 		s += fmt.Sprintf(" (%d silent)", sc.silent)
+	}
+	if sc.rate > 0 {
+		s += fmt.Sprintf(" at %d/s", sc.rate)
 	}
 	return s
 }
@@ -82,6 +101,9 @@ func (sc *scenario) short() string {
 // reference is the server the scenario's ratios are to: wsactor, or for
 // fan-out the wsactor server on session.Group.
 func (sc *scenario) reference() string {
+	if sc.cross {
+		return "wsechod-1"
+	}
 	if sc.mode == modeFanout {
 		return "wsactor-group"
 	}
@@ -126,6 +148,9 @@ func fullScenarios() []*scenario {
 		{id: "fanout-10000-64B", mode: modeFanout, conns: 10000, size: 64, long: true},
 		{id: "fanout-10000-1KiB", mode: modeFanout, conns: 10000, size: 1 << 10, long: true},
 		{id: "fanout-2000-1KiB-slow10", mode: modeFanout, conns: 2000, size: 1 << 10, silent: 200, long: true},
+		{id: "cross-daemon-1000-1KiB", mode: modeFanout, conns: 1000, size: 1 << 10, cross: true},
+		{id: "cross-daemon-1000-1KiB-paced", mode: modeFanout, conns: 1000, size: 1 << 10, cross: true, rate: 200},
+		{id: "cross-daemon-60-1KiB-paced", mode: modeFanout, conns: 60, size: 1 << 10, cross: true, rate: 100},
 	}
 }
 
@@ -145,6 +170,7 @@ func quickScenarios() []*scenario {
 		{id: "idle-1000c", mode: modeIdle, conns: 1000},
 		{id: "storm-2000c", mode: modeStorm, conns: 2000},
 		{id: "fanout-500-1KiB", mode: modeFanout, conns: 500, size: 1 << 10},
+		{id: "cross-daemon-300-1KiB", mode: modeFanout, conns: 300, size: 1 << 10, cross: true},
 	}
 }
 
@@ -226,6 +252,8 @@ func (sc *scenario) times(cfg config) (warmup, duration time.Duration) {
 // rounds is how many rounds sc runs.
 func (sc *scenario) rounds(cfg config) int {
 	switch {
+	case sc.cross:
+		return cfg.crossRounds
 	case sc.mode == modeFanout && sc.long:
 		return cfg.fanoutRoundsLong
 	case sc.mode == modeFanout:

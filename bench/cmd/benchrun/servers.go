@@ -41,8 +41,13 @@ type server struct {
 	noFanout                        string // why it is not in the fan-out scenarios
 	writeTimeout                    bool   // takes -write-timeout for its broadcast writes
 	tls                             bool   // takes -tls-cert and -tls-key
-	args                            func(cfg config, sc *scenario) []string
-	note                            string // how it is configured, for the report
+	// cross: it runs the cross-daemon scenarios, and nothing else:
+	// daemons wsechod processes at /room/bench, on a NATS server of
+	// their own (bench/cmd/natsd) when there are more than one.
+	cross   bool
+	daemons int
+	args    func(cfg config, sc *scenario) []string
+	note    string // how it is configured, for the report
 
 	bin string // set by build
 }
@@ -113,6 +118,26 @@ var servers = []*server{
 		note:         "coder/websocket v1.8.15, Reader into a pooled buffer + Write, compression disabled; broadcast: the chat example's writer goroutine per connection, a timeout per write",
 	},
 	{
+		name:         "wsechod-1",
+		pkg:          "./cmd/wsechod",
+		inRepo:       true,
+		proto:        "ws",
+		cross:        true,
+		daemons:      1,
+		writeTimeout: true,
+		note:         "cross-daemon scenarios: one wsechod without NATS, every member in /room/bench on it (session.Rooms: DropSlow over a 1 MiB backlog per member, -write-timeout)",
+	},
+	{
+		name:         "wsechod-3-nats",
+		pkg:          "./cmd/wsechod",
+		inRepo:       true,
+		proto:        "ws",
+		cross:        true,
+		daemons:      3,
+		writeTimeout: true,
+		note:         "cross-daemon scenarios: three wsechod -nats on one NATS server (bench/cmd/natsd: nats-server/v2 in a process of its own), the members of /room/bench spread over them in turn, the publisher on the first; its cores are the four processes' together",
+	},
+	{
 		name:  "gobwas-wsutil",
 		tls:   true,
 		pkg:   "./servers/gobwas-wsutil",
@@ -172,17 +197,26 @@ func selectedServers(cfg config) []*server {
 type instance struct {
 	srv      *server
 	cmd      *exec.Cmd
-	url      string // the endpoint for wsload
+	url      string // the endpoint for wsload (cross: the daemons', comma-separated)
 	statsURL string
 	exited   chan struct{}
 	err      error // set before exited is closed
 	log      *os.File
 	started  time.Time
+
+	// A cross server's other processes: the other daemons and the NATS
+	// server; and the stats endpoints of every daemon and of NATS.
+	peers       []*instance
+	daemonStats []string
+	natsStats   string
 }
 
 // start starts s for scenario sc and waits until its stats endpoint
 // answers.
-func (s *server) start(ctx context.Context, cfg config, sc *scenario, logDir string) (*instance, error) {
+func (s *server) start(ctx context.Context, cfg config, t tools, sc *scenario, logDir string) (*instance, error) {
+	if s.cross {
+		return s.startCross(ctx, cfg, t, sc, logDir)
+	}
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -230,12 +264,23 @@ func (s *server) start(ctx context.Context, cfg config, sc *scenario, logDir str
 		}
 	}
 
+	in, err := launch(ctx, s, s.bin, args, statsScheme+statsAddr+"/debug/vars", logDir, sc.id)
+	if err != nil {
+		return nil, err
+	}
+	in.url = scheme + addr + path
+	return in, nil
+}
+
+// launch starts bin with args as a process of s, logging to s's log, and
+// waits until statsURL answers.
+func launch(ctx context.Context, s *server, bin string, args []string, statsURL, logDir, scID string) (*instance, error) {
 	logf, err := os.OpenFile(filepath.Join(logDir, s.name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(logf, "\n=== %s %s %s\n", time.Now().Format(time.RFC3339), sc.id, strings.Join(append([]string{s.bin}, args...), " "))
-	cmd := exec.Command(s.bin, args...)
+	fmt.Fprintf(logf, "\n=== %s %s %s\n", time.Now().Format(time.RFC3339), scID, strings.Join(append([]string{bin}, args...), " "))
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	// The server dies with benchrun, whatever happens to benchrun.
@@ -247,8 +292,7 @@ func (s *server) start(ctx context.Context, cfg config, sc *scenario, logDir str
 	in := &instance{
 		srv:      s,
 		cmd:      cmd,
-		url:      scheme + addr + path,
-		statsURL: statsScheme + statsAddr + "/debug/vars",
+		statsURL: statsURL,
 		exited:   make(chan struct{}),
 		log:      logf,
 		started:  time.Now(),
@@ -294,7 +338,7 @@ func (in *instance) waitReady(ctx context.Context, timeout time.Duration) error 
 }
 
 // stop ends the server: SIGTERM, then SIGKILL if it has not exited within
-// 3 seconds.
+// 3 seconds; a cross server's daemons first, then its NATS server.
 func (in *instance) stop() {
 	_ = in.cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -304,6 +348,33 @@ func (in *instance) stop() {
 		<-in.exited
 	}
 	in.log.Close()
+	for _, p := range in.peers {
+		p.stop()
+	}
+}
+
+// cores is the CPU time over wall time of the server's processes
+// together, once they stopped.
+func (in *instance) cores() float64 {
+	wall := time.Since(in.started)
+	c := cpuCores(in.cmd.ProcessState, wall)
+	for _, p := range in.peers {
+		c += cpuCores(p.cmd.ProcessState, wall)
+	}
+	return c
+}
+
+// exitedEarly returns the first of the server's processes that has exited
+// already, or nil.
+func (in *instance) exitedEarly() *instance {
+	for _, p := range append([]*instance{in}, in.peers...) {
+		select {
+		case <-p.exited:
+			return p
+		default:
+		}
+	}
+	return nil
 }
 
 // freePort returns a loopback port that was free a moment ago.
@@ -320,6 +391,10 @@ func freePort() (int, error) {
 // leave s out of the table altogether).
 func (s *server) serves(cfg config, sc *scenario) (ok bool, why string) {
 	switch {
+	case sc.cross != s.cross:
+		return false, ""
+	case s.cross:
+		return true, ""
 	case sc.mode == modeFanout && s.fanoutOptIn && !named(cfg, s):
 		return false, s.noFanout
 	case sc.mode == modeFanout && !s.fanout:

@@ -9,7 +9,8 @@ import (
 
 // writeSVG draws one horizontal bar chart per scenario (each on its own
 // scale): the median of each server, with a whisker from min to max.
-// wsactor is orange, the TCP ceiling grey, the other libraries blue.
+// wsactor is orange (its daemons on NATS amber), the TCP ceiling grey, the
+// other libraries blue.
 func writeSVG(w io.Writer, rep *report) {
 	const (
 		width    = 960
@@ -55,8 +56,10 @@ func writeSVG(w io.Writer, rep *report) {
 			scale := func(v float64) float64 { return float64(barMax) * v / maxV }
 			color := "#4c6ef5"
 			switch s.Name {
-			case "wsactor", "wsactor-group":
+			case "wsactor", "wsactor-group", "wsechod-1":
 				color = "#e8590c"
+			case "wsechod-3-nats":
+				color = "#f59f00"
 			case "tcp":
 				color = "#868e96"
 			}

@@ -3,6 +3,8 @@ package chat
 import (
 	"log/slog"
 	"time"
+
+	"github.com/wsactor/wsactor/session"
 )
 
 // Config configures a Server. The zero value gives the defaults written
@@ -29,6 +31,17 @@ type Config struct {
 	// ShutdownTimeout is the deadline the daemon gives Shutdown. Default
 	// 10 s.
 	ShutdownTimeout time.Duration
+
+	// Broker, when set, makes the rooms span the chat servers that share
+	// it (a NATS broker: github.com/wsactor/wsactor/broker/nats): a say
+	// reaches the room's members on every server, at most once, in order
+	// per sender. Presence stays each server's own (see the package doc).
+	// Default none: the rooms are this server's.
+	Broker session.Broker
+
+	// Vars adds values to /debug/vars under their names, each read when
+	// the document is served (wschat adds "nats", its broker's counts).
+	Vars map[string]func() any
 
 	// Logger receives a line per join and leave, per session closed for
 	// what it sent, and the server's own events. Default slog.Default().

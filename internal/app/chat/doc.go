@@ -44,6 +44,19 @@
 // cannot survive a lost event, and a client that reconnects gets a fresh
 // welcome.
 //
+// With Config.Broker, several chat servers share their rooms: a say goes
+// to the room's members on every server (at most once, in order per
+// sender; what a server cannot hand to the broker reaches its own members
+// only). Presence is each server's own: a welcome lists the members on
+// the newcomer's server, names are unique there, and joined and left
+// events stay there too, so that the list and the events agree. A said
+// event from another server names a member that may not be in the list,
+// or share a name with one here. Listing the members of every server would
+// need a presence state that survives lost messages (at most once loses
+// some when the broker restarts), which the rooms do not keep. A server's
+// first member of a room may miss the says of other servers sent before
+// the server's subscription to the room is in place.
+//
 // Shutdown stops accepting, closes every member with 1001 (going away) and
 // waits for the closing handshakes until its deadline, then closes what is
 // left by force.

@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"maps"
@@ -60,7 +61,10 @@ func New(cfg Config) *Server {
 		log: cfg.Logger,
 		// See the package doc: a member that misses an event has a wrong
 		// member list, so one that cannot keep up is closed instead.
-		rooms:    session.NewRooms(&session.RoomsOptions{Group: session.GroupOptions{SlowPolicy: session.CloseSlow}}),
+		rooms: session.NewRooms(&session.RoomsOptions{
+			Group:  session.GroupOptions{SlowPolicy: session.CloseSlow},
+			Broker: cfg.Broker,
+		}),
 		page:     page,
 		present:  make(map[string]map[string]*member),
 		sessions: make(map[*session.Session]*member),
@@ -83,11 +87,43 @@ func New(cfg Config) *Server {
 //     name gets 400, a request during Shutdown 503, a request that is not a
 //     WebSocket handshake the status session.Accept gives (426 for a plain
 //     GET)
+//   - /debug/vars: the counts, as JSON (see Vars)
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.servePage)
 	mux.HandleFunc("GET /ws", s.serveWS)
+	mux.HandleFunc("GET /debug/vars", s.serveVars)
 	return mux
+}
+
+// Vars returns the Server's counts, by name: rooms and room_members now;
+// since the start, broadcasts delivered to members (delivered), dropped
+// (dropped) and members closed for being slow (slow_closed); with a
+// broker, the says handed to it (broker_published), refused by it and so
+// lost for the other servers (broker_lost), and delivered here from the
+// other servers (broker_remote). Config.Vars adds its own.
+func (s *Server) Vars() map[string]any {
+	st := s.rooms.Stats()
+	v := map[string]any{
+		"rooms":            st.Rooms,
+		"room_members":     st.Members,
+		"delivered":        st.Delivered,
+		"dropped":          st.Dropped,
+		"slow_closed":      st.SlowClosed,
+		"broker_published": st.Published,
+		"broker_lost":      st.Lost,
+		"broker_remote":    st.Remote,
+	}
+	for name, f := range s.cfg.Vars {
+		v[name] = f()
+	}
+	return v
+}
+
+func (s *Server) serveVars(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	json.NewEncoder(w).Encode(s.Vars())
 }
 
 // joinKey is the request context key of the room and name asked for: the
@@ -169,7 +205,7 @@ func (s *Server) onOpen(ctx context.Context, ss *session.Session) {
 	m.joined = true
 	ss.SetValue(m)
 	ss.WriteText(encode(welcome{Type: "welcome", Room: m.room, Name: m.name, Members: slices.Sorted(maps.Keys(names))}), nil)
-	s.rooms.Publish(m.room, session.Text, encode(presence{Type: "joined", Name: m.name}))
+	s.tellLocal(m.room, encode(presence{Type: "joined", Name: m.name}))
 	// When the session has just ended, Join fails and its OnClose, waiting
 	// for s.mu, takes the name back and sends "left".
 	s.rooms.Join(m.room, ss)
@@ -217,12 +253,23 @@ func (s *Server) onClose(ss *session.Session, err error) {
 			delete(s.present, m.room)
 		}
 		// ss has left the room already: the event goes to the others.
-		s.rooms.Publish(m.room, session.Text, encode(presence{Type: "left", Name: m.name}))
+		s.tellLocal(m.room, encode(presence{Type: "left", Name: m.name}))
 	}
 	s.notifyLocked()
 	s.mu.Unlock()
 	if m.joined {
 		s.log.Info("left", "room", m.room, "name", m.name, "members", n, "code", int(session.CloseCode(err)), "err", err)
+	}
+}
+
+// tellLocal sends a presence event to the room's members on this server
+// only: presence is each server's own, so that the members a welcome lists
+// and the events that follow it always agree (with a broker, a room's
+// joined and left events from other servers would name members that no
+// welcome here listed).
+func (s *Server) tellLocal(room string, p []byte) {
+	if g := s.rooms.Get(room); g != nil {
+		g.Broadcast(session.Text, p)
 	}
 }
 

@@ -63,7 +63,12 @@ const (
 // onto its fields; there are no implicit defaults here, see
 // cmd/wsload for those.
 type Config struct {
-	URL             string        // ws://, wss://, or for ProtoTCP any URL with a host and port
+	URL string // ws://, wss://, or for ProtoTCP any URL with a host and port
+	// URLs, when it has more than one, spreads the members of a ModeFanout
+	// run over several servers that share one broadcast (daemons whose
+	// rooms span them): member i dials URLs[i % len(URLs)], so the
+	// publisher, the first member, dials URLs[0]. URL must be URLs[0].
+	URLs            []string
 	Proto           Proto         // ProtoWS or ProtoTCP
 	Mode            Mode          // ModeEcho, ModeIdle, ModeBroadcast, ModeFanout or ModeStorm
 	Conns           int           // connections to open
@@ -82,6 +87,7 @@ type Config struct {
 	PingDelay       time.Duration // ModeStorm: wait this long after the stats before the pings
 	Sources         []string      // local IP addresses to dial from, one connection after another; none: the system's choice
 	Silent          int           // ModeFanout: members that never read
+	Rate            float64       // ModeFanout: messages the publisher sends per second, within the window; 0 is as fast as the window allows
 	Sample          time.Duration // ModeFanout: interval of the server stats samples; 0 takes none
 	StatsURL        string        // the server's stats endpoint, or ""
 	Insecure        bool          // wss: skip certificate verification
@@ -106,6 +112,19 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.target(); err != nil {
 		return err
+	}
+	if len(c.URLs) > 1 {
+		if c.Mode != ModeFanout {
+			return fmt.Errorf("-url: several URLs only with -mode fanout")
+		}
+		if c.URLs[0] != c.URL {
+			return fmt.Errorf("-url: the first of URLs (%q) is not URL (%q)", c.URLs[0], c.URL)
+		}
+		for _, u := range c.URLs[1:] {
+			if _, err := targetOf(u, c.Proto); err != nil {
+				return err
+			}
+		}
 	}
 	switch c.Mode {
 	case ModeEcho, ModeIdle, ModeBroadcast, ModeFanout, ModeStorm:
@@ -145,6 +164,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("-ping-delay %v: 0 or more, with -ping", c.PingDelay)
 	case c.Silent > 0 && c.Mode != ModeFanout:
 		return fmt.Errorf("-silent %d: only with -mode fanout", c.Silent)
+	case c.Rate < 0 || c.Rate > 0 && c.Mode != ModeFanout:
+		return fmt.Errorf("-rate %v: want 0 or more, and only with -mode fanout", c.Rate)
 	case c.Mode == ModeFanout && c.Size < fanoutStamp:
 		return fmt.Errorf("-size %d: -mode fanout needs at least %d bytes (sequence number and send time)", c.Size, fanoutStamp)
 	}
@@ -175,23 +196,34 @@ func (c *Config) Validate() error {
 
 // target returns the host:port to dial in tcp mode and checks the URL's
 // scheme in ws mode.
-func (c *Config) target() (string, error) {
-	u, err := url.Parse(c.URL)
+func (c *Config) target() (string, error) { return targetOf(c.URL, c.Proto) }
+
+// endpoints are the URLs the members dial, in turn.
+func (c *Config) endpoints() []string {
+	if len(c.URLs) > 1 {
+		return c.URLs
+	}
+	return []string{c.URL}
+}
+
+// targetOf is target for one URL.
+func targetOf(raw string, proto Proto) (string, error) {
+	u, err := url.Parse(raw)
 	if err != nil {
 		return "", fmt.Errorf("-url: %w", err)
 	}
 	if u.Host == "" {
-		return "", fmt.Errorf("-url %q: no host", c.URL)
+		return "", fmt.Errorf("-url %q: no host", raw)
 	}
 	port := u.Port()
-	switch c.Proto {
+	switch proto {
 	case ProtoWS:
 		if u.Scheme != "ws" && u.Scheme != "wss" {
-			return "", fmt.Errorf("-url %q: want a ws:// or wss:// URL with -proto ws", c.URL)
+			return "", fmt.Errorf("-url %q: want a ws:// or wss:// URL with -proto ws", raw)
 		}
 	case ProtoTCP:
 	default:
-		return "", fmt.Errorf("-proto %q: want ws or tcp", c.Proto)
+		return "", fmt.Errorf("-proto %q: want ws or tcp", proto)
 	}
 	if port == "" {
 		switch u.Scheme {
@@ -200,7 +232,7 @@ func (c *Config) target() (string, error) {
 		case "wss", "https":
 			port = "443"
 		default:
-			return "", fmt.Errorf("-url %q: no port", c.URL)
+			return "", fmt.Errorf("-url %q: no port", raw)
 		}
 	}
 	return net.JoinHostPort(u.Hostname(), port), nil

@@ -33,7 +33,10 @@
 // The fan-out mode (ModeFanout, fanout.go) has members of their own: one
 // publishes stamped messages, paced by the slowest member that reads, and
 // every member counts what the server's broadcast delivers to it, with
-// silent members that never read.
+// silent members that never read. Its members may be spread over several
+// servers that share one broadcast (daemons whose rooms span them over
+// NATS), and it measures the time from publishing a message to its receipt
+// by the last member.
 //
 // The storm mode (ModeStorm, storm.go) only dials: the handshakes per
 // second over the time from the first dial to the last handshake, the

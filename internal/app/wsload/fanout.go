@@ -37,6 +37,18 @@ import (
 // byte: the server's memory over time (its stats endpoint, sampled every
 // Sample) and the reading members' deliveries show what the server does
 // with them.
+//
+// The members may be spread over several servers (Config.URLs) that share
+// one broadcast: daemons whose rooms span them. Besides each sampled
+// member's latency, the run measures, for every message of the
+// measurement, the time from its publication to its receipt by the last
+// reader (LastLatencyUS): what a room's slowest member sees. The publisher
+// arms a slot of a ring with the number of readers before it writes the
+// message; each reader counts it down, and the one that takes it to zero
+// records the latency. The ring needs no more slots than the window, since
+// the publisher is never more than Inflight messages ahead of the slowest
+// reader: a slot is armed again only once every reader is past its last
+// message.
 
 const (
 	// fanoutStamp is the size of the stamp that begins every fan-out
@@ -85,6 +97,9 @@ type FanoutResult struct {
 	// members. They are left out of the pace and of the figures.
 	Unjoined int `json:"unjoined,omitempty"`
 	Window   int `json:"window"` // the publisher's lead over the slowest reader, in messages
+	// Rate is the publisher's pace in messages per second, 0 when it
+	// publishes as fast as the window allows.
+	Rate float64 `json:"rate,omitempty"`
 
 	// Published is the number of messages the publisher sent during the
 	// measurement; Delivered, the messages the readers received during it
@@ -106,6 +121,15 @@ type FanoutResult struct {
 	Gaps          int64   `json:"gaps"`
 	Missing       int64   `json:"missing"`
 	ReadersCut    int64   `json:"readers_cut"`
+	// LastLatencyUS is, over the messages of the measurement that reached
+	// every reader, the time from publishing a message to its receipt by
+	// the last reader; LastMessages counts those messages (a message
+	// dropped for one reader, or published after a reader was cut, has no
+	// last receipt).
+	LastLatencyUS *Latency `json:"last_latency_us,omitempty"`
+	LastMessages  int64    `json:"last_messages"`
+	// Endpoints is the number of servers the members were spread over.
+	Endpoints int `json:"endpoints"`
 	// ServerDropped is the server's own count of the broadcasts it dropped
 	// during the run, when its stats endpoint reports one.
 	ServerDropped *int64 `json:"server_dropped,omitempty"`
@@ -135,9 +159,19 @@ type fanRun struct {
 	cfg    Config
 	base   time.Time
 	tcp    bool
-	addr   string
+	urls   []string // member i dials urls[i%len(urls)]
+	addrs  []string // their host:port, for tcp
 	op     Op
 	dialer ws.Dialer
+
+	// ring tracks the receipts of the measured messages in flight, slot
+	// seq&ringMask for message seq; lastHist holds the latencies to the
+	// last reader.
+	ring     []lastSlot
+	ringMask int64
+	lastMu   sync.Mutex
+	lastHist Hist
+	lastN    int64
 
 	members []*member
 	readers []*member // the members that read, set before start is closed
@@ -169,6 +203,12 @@ type fanRun struct {
 	errMu    sync.Mutex
 	firstErr error
 	dialErr  error
+}
+
+// lastSlot counts down the readers that have still to receive message seq.
+type lastSlot struct {
+	seq  atomic.Int64
+	left atomic.Int64
 }
 
 // member is one connection of a fan-out run. Its goroutine owns everything
@@ -208,6 +248,7 @@ type member struct {
 	ended     bool // the connection failed or the server closed it
 
 	next      atomic.Int64 // nextSeq, published after every read; MaxInt64 once ended
+	inPace    atomic.Bool  // heard a probe in time: counted in the ring's slots
 	delivered atomic.Int64 // recv, published after every read
 	errs      atomic.Int64
 }
@@ -215,11 +256,10 @@ type member struct {
 // runFanout carries out a ModeFanout run: dial, publish (warm-up, then
 // measurement), drain, close.
 func runFanout(ctx context.Context, cfg Config, res *Result) error {
-	addr, _ := cfg.target()
 	f := &fanRun{
 		cfg:     cfg,
 		tcp:     cfg.Proto == ProtoTCP,
-		addr:    addr,
+		urls:    cfg.endpoints(),
 		op:      OpBinary,
 		poke:    make(chan struct{}, 1),
 		drain:   make(chan struct{}, 1),
@@ -228,6 +268,18 @@ func runFanout(ctx context.Context, cfg Config, res *Result) error {
 		closed:  make(chan struct{}),
 		dialSem: make(chan struct{}, cfg.DialConcurrency),
 		dialer:  ws.Dialer{Timeout: cfg.DialTimeout},
+	}
+	for _, u := range f.urls {
+		addr, _ := targetOf(u, cfg.Proto)
+		f.addrs = append(f.addrs, addr)
+	}
+	ring := 64
+	for ring < cfg.Inflight {
+		ring <<= 1
+	}
+	f.ring, f.ringMask = make([]lastSlot, ring), int64(ring-1)
+	for i := range f.ring {
+		f.ring[i].seq.Store(-1)
 	}
 	if !cfg.Binary && !f.tcp {
 		f.op = OpText
@@ -291,6 +343,8 @@ func runFanout(ctx context.Context, cfg Config, res *Result) error {
 		f.readers = append(f.readers, m)
 	}
 	fr.Window = cfg.Inflight
+	fr.Rate = cfg.Rate
+	fr.Endpoints = len(f.urls)
 	res.Fanout = &fr
 	if f.pub == nil {
 		f.setPhase(fanClose)
@@ -523,6 +577,8 @@ func (f *fanRun) publish() {
 	if !f.join(&seq, payload) {
 		return
 	}
+	// With a Rate, message paceBase+i is due i/Rate after paceStart.
+	paceStart, paceBase := time.Now(), seq
 	for f.phase.Load() < fanStop {
 		if f.measureSeq.Load() == math.MaxInt64 && f.phase.Load() >= fanMeasure {
 			// The first message sent from now on is the first measured:
@@ -535,6 +591,15 @@ func (f *fanRun) publish() {
 		// expects at least seq+k+step-w next.
 		for k+step <= w && scan.reached(f.paced, seq+k+step-w) {
 			k += step
+		}
+		if rate := f.cfg.Rate; rate > 0 && k > 0 {
+			due := paceBase + int64(time.Since(paceStart).Seconds()*rate) + 1
+			if k = min(k, due-seq); k <= 0 {
+				next := paceStart.Add(time.Duration(float64(seq-paceBase) / rate * float64(time.Second)))
+				recheck.Reset(min(time.Until(next), fanoutRecheck))
+				<-recheck.C
+				continue
+			}
 		}
 		if limited {
 			if ms := f.measureSeq.Load(); ms != math.MaxInt64 {
@@ -575,6 +640,18 @@ func (f *fanRun) send(buf, payload []byte, seq *int64, k int64) ([]byte, bool) {
 	p := f.pub
 	buf = buf[:0]
 	now := f.now()
+	if ms := f.measureSeq.Load(); ms != math.MaxInt64 {
+		// Armed before the write: no reader can receive a message before
+		// its slot counts it.
+		n := int64(len(f.paced))
+		for i := range k {
+			if s := *seq + i; s >= ms {
+				sl := &f.ring[s&f.ringMask]
+				sl.left.Store(n)
+				sl.seq.Store(s)
+			}
+		}
+	}
 	for i := range k {
 		binary.BigEndian.PutUint64(payload[0:], uint64(*seq+i))
 		binary.BigEndian.PutUint64(payload[8:], uint64(now))
@@ -638,6 +715,7 @@ func (f *fanRun) join(seq *int64, payload []byte) bool {
 	for _, m := range f.readers {
 		if m.next.Load() > 0 {
 			f.paced = append(f.paced, m)
+			m.inPace.Store(true)
 		}
 	}
 	return f.phase.Load() < fanStop
@@ -780,14 +858,14 @@ func (m *member) dial(ctx context.Context) ([]byte, error) {
 	defer func() { <-f.dialSem }()
 	if f.tcp {
 		d := net.Dialer{Timeout: f.cfg.DialTimeout}
-		nc, err := d.DialContext(ctx, "tcp", f.addr)
+		nc, err := d.DialContext(ctx, "tcp", f.addrs[m.id%len(f.addrs)])
 		if err != nil {
 			return nil, err
 		}
 		m.nc = nc
 		return nil, nil
 	}
-	nc, br, _, err := f.dialer.Dial(ctx, f.cfg.URL)
+	nc, br, _, err := f.dialer.Dial(ctx, f.urls[m.id%len(f.urls)])
 	if err != nil {
 		return nil, err
 	}
@@ -976,9 +1054,19 @@ func (m *member) message(now, measureSeq int64) {
 	m.gaps += seq - m.nextSeq
 	m.nextSeq = seq + 1
 	m.recv++
-	if m.hist != nil && seq >= measureSeq {
-		sent := int64(binary.BigEndian.Uint64(m.stamp[8:]))
+	if seq < measureSeq {
+		return
+	}
+	sent := int64(binary.BigEndian.Uint64(m.stamp[8:]))
+	if m.hist != nil {
 		m.hist.Record(time.Duration(now - sent))
+	}
+	// A member that joined too late is not among those a slot counts.
+	if sl := &f.ring[seq&f.ringMask]; m.inPace.Load() && sl.seq.Load() == seq && sl.left.Add(-1) == 0 {
+		f.lastMu.Lock()
+		f.lastHist.Record(time.Duration(now - sent))
+		f.lastN++
+		f.lastMu.Unlock()
 	}
 }
 
@@ -1108,4 +1196,8 @@ func (f *fanRun) collect(res *Result, fr *FanoutResult) {
 	if h.Count() > 0 {
 		res.LatencyUS = latencyOf(&h)
 	}
+	if f.lastHist.Count() > 0 {
+		fr.LastLatencyUS = latencyOf(&f.lastHist)
+	}
+	fr.LastMessages = f.lastN
 }

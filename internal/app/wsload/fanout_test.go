@@ -33,6 +33,30 @@ type fanServer struct {
 	members []*fanPeer
 	dropped atomic.Int64
 	msgs    atomic.Int64
+	joins   atomic.Int64 // connections that became members
+
+	// room, when set, is the broadcast that several servers share: a
+	// message any of them reads goes to the members of all of them, as
+	// daemons whose rooms span them do.
+	room *fanRoom
+}
+
+// fanRoom links fan-out servers into one broadcast.
+type fanRoom struct {
+	mu      sync.Mutex
+	servers []*fanServer
+}
+
+// linkFanout starts n fan-out servers that share one broadcast.
+func linkFanout(t *testing.T, n int, o fanOptions) []*fanServer {
+	t.Helper()
+	room := &fanRoom{}
+	for range n {
+		s := startFanout(t, o)
+		s.room = room
+		room.servers = append(room.servers, s)
+	}
+	return room.servers
 }
 
 type fanPeer struct {
@@ -51,6 +75,7 @@ func startFanout(t *testing.T, o fanOptions) *fanServer {
 		}
 		me := &fanPeer{c: c}
 		join := func() {
+			s.joins.Add(1)
 			s.mu.Lock()
 			s.members = append(s.members, me)
 			s.mu.Unlock()
@@ -74,6 +99,16 @@ func startFanout(t *testing.T, o fanOptions) *fanServer {
 			p, err := s.read(me)
 			if err != nil {
 				return
+			}
+			if r := s.room; r != nil {
+				// One message at a time over the room, so that every
+				// member gets the messages in one order.
+				r.mu.Lock()
+				for _, o := range r.servers {
+					o.publish(p)
+				}
+				r.mu.Unlock()
+				continue
 			}
 			s.publish(p)
 		}
@@ -183,10 +218,109 @@ func TestFanoutWS(t *testing.T) {
 	cfg := fanoutConfig(s.url())
 	res, err := run(t, cfg)
 	wantFanout(t, cfg, res, err)
+	wantLast(t, res, cfg.Count)
 	if res.CloseCodes["1000"] != int64(cfg.Conns) {
 		t.Fatalf(
 			"close codes %v, want 1000 from every member",
 			res.CloseCodes,
+		)
+	}
+}
+
+// TestFanoutSeveralServers spreads the members over three servers that
+// share one broadcast: each gets its share of the members, every reader
+// gets every message, and every measured message has a latency to its last
+// reader, which no member's latency exceeds.
+func TestFanoutSeveralServers(t *testing.T) {
+	ss := linkFanout(t, 3, fanOptions{})
+	cfg := fanoutConfig(ss[0].url())
+	cfg.Conns = 7
+	for _, s := range ss {
+		cfg.URLs = append(cfg.URLs, s.url())
+	}
+	res, err := run(t, cfg)
+	wantFanout(t, cfg, res, err)
+	f := res.Fanout
+	for i, want := range []int64{3, 2, 2} {
+		if got := ss[i].joins.Load(); got != want {
+			t.Errorf(
+				"server %d had %d members, want %d",
+				i, got, want,
+			)
+		}
+	}
+	if f.Endpoints != 3 || len(res.URLs) != 3 {
+		t.Errorf(
+			"endpoints %d, urls %q, want 3",
+			f.Endpoints, res.URLs,
+		)
+	}
+	wantLast(t, res, cfg.Count)
+}
+
+// wantLast checks the latencies to the last reader: n messages, and
+// percentiles no lower than those of the sampled members (each message's
+// last receipt is no earlier than any of its receipts).
+func wantLast(t *testing.T, res *Result, n int64) {
+	t.Helper()
+	f, l := res.Fanout, res.Fanout.LastLatencyUS
+	if f.LastMessages != n || l == nil {
+		t.Fatalf(
+			"%d messages reached the last reader (latency %+v), want %d",
+			f.LastMessages, l, n,
+		)
+	}
+	m := res.LatencyUS
+	if l.P50 < m.P50 || l.P99 < m.P99 || l.Max < m.Max {
+		t.Fatalf(
+			"to the last reader p50 %d p99 %d max %d µs, below a member's p50 %d p99 %d max %d µs",
+			l.P50, l.P99, l.Max, m.P50, m.P99, m.Max,
+		)
+	}
+}
+
+// TestFanoutLastSkipsDropped: a message dropped for one reader has no last
+// receipt; the others still do.
+func TestFanoutLastSkipsDropped(t *testing.T) {
+	s := startFanout(t, fanOptions{dropEvery: 10})
+	cfg := fanoutConfig(s.url())
+	cfg.Warmup = 0
+	res, err := run(t, cfg)
+	if res == nil || res.Fanout == nil {
+		t.Fatalf("no result: %v", err)
+	}
+	f := res.Fanout
+	if f.Gaps == 0 {
+		t.Fatal("the server dropped nothing")
+	}
+	// One message in ten is dropped for the second member, the probes
+	// before the measurement included (they count in Gaps but have no
+	// last receipt to lose).
+	if got, lo, hi := f.LastMessages, cfg.Count-f.Gaps, cfg.Count-cfg.Count/10; got < lo || got > hi {
+		t.Fatalf(
+			"%d messages reached the last reader, want %d to %d (%d published, %d dropped for one reader)",
+			got, lo, hi, cfg.Count, f.Gaps,
+		)
+	}
+}
+
+// TestFanoutRate: a paced publisher sends no faster than its rate, and
+// every message still reaches every reader.
+func TestFanoutRate(t *testing.T) {
+	s := startFanout(t, fanOptions{})
+	cfg := fanoutConfig(s.url())
+	cfg.Warmup = 0
+	cfg.Count = 100
+	cfg.Rate = 1000
+	res, err := run(t, cfg)
+	wantFanout(t, cfg, res, err)
+	// 100 messages at 1000/s take about 100 ms (the measurement may begin
+	// a little after the pace does); unpaced, this server takes thousands
+	// a second.
+	if res.DurationS < 0.09 || res.MsgsPerS > 1.12*cfg.Rate || res.Fanout.Rate != cfg.Rate {
+		t.Fatalf(
+			"%d messages in %.3f s: %.0f msgs/s, rate %v; want at most %v",
+			res.Messages, res.DurationS, res.MsgsPerS, res.Fanout.Rate, cfg.Rate,
 		)
 	}
 }
@@ -378,6 +512,16 @@ func TestFanoutConfig(t *testing.T) {
 			name:   "too small for the stamp",
 			change: func(c *Config) { c.Size = 15 },
 			want:   "at least 16 bytes",
+		},
+		{
+			name:   "negative rate",
+			change: func(c *Config) { c.Rate = -1 },
+			want:   "-rate",
+		},
+		{
+			name:   "rate without fanout",
+			change: func(c *Config) { c.Mode = ModeEcho; c.Rate = 10 },
+			want:   "-rate",
 		},
 		{
 			name:   "negative sample",

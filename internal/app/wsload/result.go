@@ -12,14 +12,17 @@ import (
 // Result is the outcome of a run. Its JSON form is what `make bench` reads;
 // the field names are part of the interface.
 type Result struct {
-	Label    string `json:"label"`
-	Mode     Mode   `json:"mode"`
-	URL      string `json:"url"`
-	Proto    Proto  `json:"proto"`
-	Conns    int    `json:"conns"`
-	Inflight int    `json:"inflight"`
-	Size     int    `json:"size"`
-	Binary   bool   `json:"binary"`
+	Label string `json:"label"`
+	Mode  Mode   `json:"mode"`
+	URL   string `json:"url"`
+	// URLs are the servers the fan-out members were spread over, when
+	// there were several.
+	URLs     []string `json:"urls,omitempty"`
+	Proto    Proto    `json:"proto"`
+	Conns    int      `json:"conns"`
+	Inflight int      `json:"inflight"`
+	Size     int      `json:"size"`
+	Binary   bool     `json:"binary"`
 
 	// DurationS is the measured time: from the end of the warm-up to the
 	// last echo of a message sent in it.
@@ -127,6 +130,16 @@ func (r *Result) WriteSummary(w io.Writer) {
 				fmt.Fprintf(w, ", server dropped %d", *f.ServerDropped)
 			}
 			fmt.Fprintln(w)
+			if f.Rate > 0 {
+				fmt.Fprintf(w, "paced    %.0f messages/s asked\n", f.Rate)
+			}
+			if f.Endpoints > 1 {
+				fmt.Fprintf(w, "servers  %d, the members spread over them in turn\n", f.Endpoints)
+			}
+			if l := f.LastLatencyUS; l != nil {
+				fmt.Fprintf(w, "to last  p50 %s  p90 %s  p99 %s  p99.9 %s  max %s  (publish to the last reader, %d messages)\n",
+					fmtUS(l.P50), fmtUS(l.P90), fmtUS(l.P99), fmtUS(l.P999), fmtUS(l.Max), f.LastMessages)
+			}
 			if f.RSSPeak != nil {
 				fmt.Fprintf(w, "rss      %s at the start, %s at the peak, %s at the end (%d samples)\n",
 					fmtBytes(*f.RSSStart), fmtBytes(*f.RSSPeak), fmtBytes(*f.RSSEnd), len(f.Samples))

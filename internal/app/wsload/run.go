@@ -132,6 +132,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		Label:      cfg.Label,
 		Mode:       cfg.Mode,
 		URL:        cfg.URL,
+		URLs:       cfg.URLs,
 		Proto:      cfg.Proto,
 		Conns:      cfg.Conns,
 		Inflight:   cfg.Inflight,
