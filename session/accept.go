@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -68,65 +70,175 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *Options) (*Session, er
 // AcceptConn runs the server's opening handshake on conn, a connection the
 // caller accepted itself, within the handshake timeout, and returns the
 // session. On failure it answers with the fitting HTTP status (as Accept
-// does), closes conn and returns an error that wraps ErrHandshake.
+// does; 431 for a request head over 64 KiB), closes conn and returns an
+// error that wraps ErrHandshake.
+//
+// A session accepted on a plain TCP connection on Linux starts parked
+// (docs/decisions.md): it has no reader goroutine until its first bytes
+// come.
 func AcceptConn(conn net.Conn, opts *Options) (*Session, error) {
+	return AcceptConnBuffered(context.Background(), conn, nil, opts)
+}
+
+// AcceptConnBuffered is AcceptConn for a caller that already read the
+// start of conn's stream, buffered: the request or a part of it, and
+// perhaps frames behind it. The handshake reads buffered first, then conn.
+// buffered is copied; the caller keeps it. ctx is the one Options.OnOpen
+// receives.
+func AcceptConnBuffered(ctx context.Context, conn net.Conn, buffered []byte, opts *Options) (*Session, error) {
 	if opts == nil {
 		opts = &defaultOptions
 	}
 	conn.SetDeadline(time.Now().Add(opts.handshakeTimeout()))
-	var host, origin string
-	u := ws.Upgrader{
-		Header: ws.HandshakeHeaderHTTP(opts.Header),
-		OnHost: func(h []byte) error {
-			host = string(h)
-			return nil
-		},
-		OnHeader: func(k, v []byte) error {
-			if strings.EqualFold(string(k), "Origin") {
-				origin = string(v)
-			}
-			return nil
-		},
-		OnBeforeUpgrade: func() (ws.HandshakeHeader, error) {
-			if err := checkOrigin(origin, host, opts.OriginPatterns); err != nil {
-				return nil, ws.RejectConnectionError(
-					ws.RejectionStatus(http.StatusForbidden),
-					ws.RejectionReason(err.Error()),
-				)
-			}
-			return nil, nil
-		},
+	h := handshakes.Get().(*handshake)
+	defer h.release()
+	h.opts = opts
+	h.hr.conn = conn
+	if len(buffered) > 0 {
+		h.hr.buf = bufpool.Get(max(len(buffered), 4096))
+		h.hr.end = copy(h.hr.buf, buffered)
 	}
+	u := h.u
+	u.Header = ws.HandshakeHeaderHTTP(opts.Header)
 	if len(opts.Subprotocols) > 0 {
-		u.Protocol = func(p []byte) bool { return containsToken(opts.Subprotocols, string(p)) }
+		u.Protocol = h.protocol
 	}
 	ext := deflateExtension(opts)
 	if ext != nil {
 		u.Negotiate = declineInvalid(ext.Negotiate)
 	}
-	hr := &headerReader{conn: conn}
-	hs, err := u.Upgrade(struct {
-		io.Reader
-		io.Writer
-	}{hr, conn})
+	hs, err := u.Upgrade(&h.rw)
 	if err != nil {
-		hr.release()
+		if errors.Is(err, errHeadTooLarge) {
+			// gobwas/ws answers only the errors it finds itself.
+			conn.Write([]byte("HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"))
+		}
 		conn.Close()
 		return nil, fmt.Errorf("%w: %w", ErrHandshake, err)
 	}
 	conn.SetDeadline(time.Time{})
-	s := newSession(context.Background(), conn, codec.Server, opts, hs.Protocol, accepted(ext), hr.rest())
-	hr.release()
-	return s, nil
+	return newSession(ctx, conn, codec.Server, opts, hs.Protocol, accepted(ext), h.hr.rest()), nil
 }
+
+// handshake is the state of one AcceptConn, pooled with its upgrader,
+// whose callbacks are bound to it once: a handshake in a storm of them
+// leaves no garbage but the session.
+type handshake struct {
+	opts      *Options
+	hr        headerReader
+	rw        handshakeRW
+	u         ws.Upgrader
+	host      []byte // the Host header, in a buffer kept across uses
+	origin    []byte // the Origin header, when hasOrigin
+	hasOrigin bool
+	protocol  func([]byte) bool
+}
+
+var handshakes = sync.Pool{New: func() any {
+	h := &handshake{}
+	h.rw.h = &h.hr
+	h.u = ws.Upgrader{
+		OnHost:          h.onHost,
+		OnHeader:        h.onHeader,
+		OnBeforeUpgrade: h.onBeforeUpgrade,
+	}
+	h.protocol = h.acceptProtocol
+	return h
+}}
+
+func (h *handshake) onHost(v []byte) error {
+	h.host = append(h.host[:0], v...)
+	return nil
+}
+
+func (h *handshake) onHeader(k, v []byte) error {
+	if len(k) == len("Origin") && equalFoldASCII(k, "Origin") {
+		h.origin = append(h.origin[:0], v...)
+		h.hasOrigin = true
+	}
+	return nil
+}
+
+func (h *handshake) onBeforeUpgrade() (ws.HandshakeHeader, error) {
+	if !h.hasOrigin {
+		return nil, nil
+	}
+	if err := checkOrigin(string(h.origin), string(h.host), h.opts.OriginPatterns); err != nil {
+		return nil, ws.RejectConnectionError(
+			ws.RejectionStatus(http.StatusForbidden),
+			ws.RejectionReason(err.Error()),
+		)
+	}
+	return nil, nil
+}
+
+func (h *handshake) acceptProtocol(p []byte) bool {
+	for _, v := range h.opts.Subprotocols {
+		if v == string(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// release gives back the header buffer and puts h back in the pool;
+// what the session kept of the buffer, newSession copied.
+func (h *handshake) release() {
+	h.hr.release()
+	h.hr = headerReader{}
+	h.opts = nil
+	h.hasOrigin = false
+	if cap(h.host) > 256 {
+		h.host = nil
+	}
+	if cap(h.origin) > 256 {
+		h.origin = nil
+	}
+	handshakes.Put(h)
+}
+
+// handshakeRW is the connection as the upgrader sees it: reads through the
+// headerReader, writes straight to the socket.
+type handshakeRW struct{ h *headerReader }
+
+func (rw *handshakeRW) Read(p []byte) (int, error)  { return rw.h.Read(p) }
+func (rw *handshakeRW) Write(p []byte) (int, error) { return rw.h.conn.Write(p) }
+
+func equalFoldASCII(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range len(b) {
+		c, d := b[i], s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if 'A' <= d && d <= 'Z' {
+			d += 'a' - 'A'
+		}
+		if c != d {
+			return false
+		}
+	}
+	return true
+}
+
+// maxHead bounds the request head AcceptConn reads, as net/http's
+// MaxHeaderBytes does (the daemon's is 64 KiB too): gobwas/ws gathers a
+// header line of any length, so without it a peer could make a handshake
+// hold as much as it sends within the handshake timeout.
+const maxHead = 64 << 10
+
+var errHeadTooLarge = fmt.Errorf("request head over %d KiB", maxHead>>10)
 
 // headerReader gives gobwas/ws's upgrader the request up to the empty line
 // that ends its headers, and no byte more: the upgrader reads through a
 // pooled buffer of its own and would drop whatever it read past the
 // request, such as frames a client sent right behind it. Those stay here
-// for the session (rest).
+// for the session (rest). A head over maxHead fails with errHeadTooLarge.
 type headerReader struct {
 	conn    net.Conn
+	total   int    // bytes of the head handed out
 	buf     []byte // pooled; buf[off:end] is read and not handed out
 	off     int
 	end     int
@@ -164,6 +276,10 @@ func (h *headerReader) Read(p []byte) (int, error) {
 		}
 		h.started = h.started || !empty
 		h.line = 0
+	}
+	h.total += n
+	if !h.done && h.total > maxHead {
+		return 0, errHeadTooLarge
 	}
 	copy(p, h.buf[h.off:h.off+n])
 	h.off += n

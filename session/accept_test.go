@@ -5,13 +5,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wsactor/wsactor/codec"
+	"github.com/wsactor/wsactor/internal/netpoll"
 )
 
 // Accept answers a request that is no valid WebSocket handshake with the
@@ -371,6 +374,186 @@ func TestAcceptConnKeepsPipelinedFrames(t *testing.T) {
 					t.Fatalf("echo %d: %v", i, f)
 				}
 			}
+		})
+	}
+}
+
+// AcceptConnBuffered reads what the caller read first, wherever it stops:
+// within the request line, at the end of the headers, inside a frame.
+func TestAcceptConnBuffered(t *testing.T) {
+	req := "GET / HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	b := []byte(req)
+	for i := range 3 {
+		b = append(b, encodeFrame(textFrame(fmt.Sprint("pipelined ", i)), true)...)
+	}
+	for _, tc := range []struct {
+		name     string
+		buffered int // bytes of b the caller read before AcceptConnBuffered
+	}{
+		{
+			name:     "none",
+			buffered: 0,
+		},
+		{
+			name:     "part of the request line",
+			buffered: 7,
+		},
+		{
+			name:     "the request",
+			buffered: len(req),
+		},
+		{
+			name:     "the request and a frame and a half",
+			buffered: len(req) + len(encodeFrame(textFrame("pipelined 0"), true)) + 5,
+		},
+		{
+			name:     "everything",
+			buffered: len(b),
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := testOptions()
+			opts.OnMessage = func(s *Session, m Message) { s.WriteMessage(&m, nil) }
+			ln := listen(t, rawConfig{})
+			accepted := make(chan accepted1, 1)
+			go func() {
+				c, err := ln.Accept()
+				if err != nil {
+					accepted <- accepted1{err: err}
+					return
+				}
+				buf := make([]byte, tc.buffered)
+				if _, err := io.ReadFull(c, buf); err != nil {
+					c.Close()
+					accepted <- accepted1{err: err}
+					return
+				}
+				s, err := AcceptConnBuffered(context.Background(), c, buf, opts)
+				clear(buf) // the caller keeps buf: the session copied what it needs
+				accepted <- accepted1{s, err}
+			}()
+			conn, err := net.DialTimeout("tcp", ln.Addr().String(), testTimeout)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if _, err := conn.Write(b); err != nil {
+				t.Fatal(err)
+			}
+			res := <-accepted
+			if res.err != nil {
+				t.Fatalf("AcceptConnBuffered: %v", res.err)
+			}
+			endSession(t, res.s)
+			br := bufio.NewReader(conn)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+				t.Fatalf("handshake: %v, %v", resp, err)
+			}
+			p := &rawPeer{conn: conn, src: br, client: true}
+			for i := range 3 {
+				if f := p.mustRead(t); string(f.payload) != fmt.Sprint("pipelined ", i) {
+					t.Fatalf("echo %d: %v", i, f)
+				}
+			}
+		})
+	}
+}
+
+// A session accepted on a TCP socket with nothing to read yet starts
+// parked: no reader goroutine until its peer sends, whatever ParkAfter.
+func TestAcceptedSessionStartsParked(t *testing.T) {
+	if !netpoll.Supported() {
+		t.Skip("parking needs Linux")
+	}
+	opts := testOptions()
+	opts.ParkAfter = time.Hour
+	opts.OnMessage = func(s *Session, m Message) { s.WriteMessage(&m, nil) }
+	ln := listen(t, rawConfig{})
+	accepted := acceptOne(ln, opts)
+	c, err := Dial(context.Background(), "ws://"+ln.Addr().String()+"/", &Options{ParkAfter: -1, HandshakeTimeout: testTimeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		c.Cancel(Terminal, nil)
+		<-c.Done()
+		for range c.Messages() {
+		}
+	}()
+	res := <-accepted
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	endSession(t, res.s)
+	if n := netpoll.Shared().Parked(); n != 1 {
+		t.Fatalf("%d sessions parked after the handshake, want 1", n)
+	}
+	for i := range 3 {
+		if err := c.WriteContext(context.Background(), Text, []byte(fmt.Sprint("hello ", i))); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case m := <-c.Messages():
+			if string(m.Payload) != fmt.Sprint("hello ", i) {
+				t.Fatalf("echo %d: %q", i, m.Payload)
+			}
+			m.Release()
+		case <-time.After(testTimeout):
+			t.Fatalf("no echo %d from a session that started parked", i)
+		}
+	}
+}
+
+// A request head over 64 KiB gets 431 and an error, whether in many lines
+// or in one (gobwas/ws would gather a line of any length).
+func TestAcceptConnHeadTooLarge(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		pad  string
+	}{
+		{
+			name: "many header lines",
+			pad:  strings.Repeat("X-Pad: "+strings.Repeat("p", 1000)+"\r\n", 2048),
+		},
+		{
+			name: "one long header line",
+			pad:  "X-Pad: " + strings.Repeat("p", 2<<20) + "\r\n",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln := listen(t, rawConfig{})
+			accepted := acceptOne(ln, testOptions())
+			conn, err := net.DialTimeout("tcp", ln.Addr().String(), testTimeout)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			req := "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+				"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" + tc.pad + "\r\n"
+			sent := make(chan int, 1)
+			go func() {
+				n := 0
+				for n < len(req) {
+					k, err := conn.Write([]byte(req[n:min(n+16<<10, len(req))]))
+					n += k
+					if err != nil {
+						break
+					}
+				}
+				sent <- n
+			}()
+			res := <-accepted
+			if !errors.Is(res.err, ErrHandshake) {
+				t.Fatalf("AcceptConn = %v, want ErrHandshake", res.err)
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil || resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+				t.Fatalf("response %v, %v; want 431", resp, err)
+			}
+			conn.Close()
+			<-sent
 		})
 	}
 }

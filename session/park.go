@@ -59,6 +59,39 @@ func (s *Session) parkReader(r *reader) bool {
 	return true
 }
 
+// startParked starts an accepted session with its reader parked, when it
+// can park and nothing has come yet: in a storm of connections, a session
+// costs no goroutine and no stack until its peer sends. It reports false
+// when the reader must run instead.
+func (s *Session) startParked() bool {
+	if s.parkAfter() <= 0 {
+		return false
+	}
+	r := s.newReader()
+	s.parkMu.Lock()
+	if !s.park.CompareAndSwap(parkRunning, parkParked) {
+		// OnOpen ended the session: the reader tears down.
+		s.parkMu.Unlock()
+		return false
+	}
+	s.parked = r
+	tok, err := netpoll.Shared().Arm(s.raw, &s.parkReg, s.wake)
+	if err != nil {
+		s.parked = nil
+		s.park.Store(parkRunning)
+		s.parkMu.Unlock()
+		return false
+	}
+	s.parkTok = tok
+	s.parkMu.Unlock()
+	if s.mb.Stopped() {
+		// The session ended before it parked (its actor's unpark found
+		// nothing to end): end the reading side here.
+		s.unpark()
+	}
+	return true
+}
+
 // wake runs on the poller's goroutine when a parked session's socket is
 // readable.
 func (s *Session) wake() {

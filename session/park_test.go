@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsactor/wsactor/codec"
 	"github.com/wsactor/wsactor/internal/netpoll"
 )
 
@@ -86,26 +87,37 @@ func TestParkedSessionEndsByCancel(t *testing.T) {
 	if !netpoll.Supported() {
 		t.Skip("parking needs Linux")
 	}
-	addr, sessions := benchServer(t, &Options{ParkAfter: 30 * time.Millisecond, HandshakeTimeout: 10 * time.Second})
-	c, err := Dial(context.Background(), "ws://"+addr+"/", &Options{ParkAfter: 30 * time.Millisecond, HandshakeTimeout: 10 * time.Second})
-	if err != nil {
-		t.Fatal(err)
+	// One side is canceled; the other sees the connection end (with its
+	// reader parked too, it may see it before its own Cancel lands, so
+	// each side is canceled in a run of its own).
+	for _, canceled := range []codec.Role{codec.Server, codec.Client} {
+		t.Run(canceled.String(), func(t *testing.T) {
+			addr, sessions := benchServer(t, &Options{ParkAfter: 30 * time.Millisecond, HandshakeTimeout: 10 * time.Second})
+			c, err := Dial(context.Background(), "ws://"+addr+"/", &Options{ParkAfter: 30 * time.Millisecond, HandshakeTimeout: 10 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := <-sessions
+			waitParked(t, 2)
+			// The parked reader has no goroutine to see the socket close:
+			// ending the session must end its reading side (Messages
+			// closes) itself.
+			victim, other := srv, c
+			if canceled == codec.Client {
+				victim, other = c, srv
+			}
+			victim.Cancel(Terminal, nil)
+			for _, s := range []*Session{victim, other} {
+				<-s.Done()
+				for range s.Messages() {
+				}
+			}
+			if !errors.Is(victim.Err(), ErrCanceled) {
+				t.Fatalf("%v: err %v, want ErrCanceled", victim.Role(), victim.Err())
+			}
+			waitParked(t, 0)
+		})
 	}
-	srv := <-sessions
-	waitParked(t, 2)
-	// The parked reader has no goroutine to see the socket close: ending
-	// the session must end its reading side (Messages closes) itself.
-	srv.Cancel(Terminal, nil)
-	c.Cancel(Terminal, nil)
-	for _, s := range []*Session{srv, c} {
-		<-s.Done()
-		for range s.Messages() {
-		}
-		if !errors.Is(s.Err(), ErrCanceled) {
-			t.Fatalf("err %v, want ErrCanceled", s.Err())
-		}
-	}
-	waitParked(t, 0)
 }
 
 func TestParkedKeepalive(t *testing.T) {

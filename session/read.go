@@ -38,7 +38,9 @@ type reader struct {
 	closed bool  // the peer's close frame came: drop whatever follows
 }
 
-func (s *Session) readLoop() {
+func (s *Session) readLoop() { s.runReader(s.newReader()) }
+
+func (s *Session) newReader() *reader {
 	r := &reader{s: s, p: codec.Parser{Decoder: codec.Decoder{
 		Role:       s.role,
 		MaxMessage: s.opts.MaxMessageSize,
@@ -46,7 +48,7 @@ func (s *Session) readLoop() {
 		MaxFrame:   s.opts.MaxFrameSize,
 	}}}
 	r.fn = r.rawRead
-	s.runReader(r)
+	return r
 }
 
 // runReader reads until the session's reading side ends or the reader

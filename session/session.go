@@ -141,6 +141,9 @@ func newSession(ctx context.Context, conn net.Conn, role codec.Role, opts *Optio
 	if f := opts.OnOpen; f != nil {
 		s.open(ctx, f)
 	}
+	if role == codec.Server && len(initial) == 0 && s.startParked() {
+		return s
+	}
 	go s.readLoop()
 	return s
 }

@@ -7,12 +7,16 @@
 // per idle connection (-mode idle), measures a broadcast endpoint
 // (-mode broadcast), or has one connection publish to a broadcast endpoint
 // as fast as the server delivers, with -silent members that never read, and
-// samples the server's memory over time (-mode fanout). It prints a summary
-// for humans and, with -json, the result for machines.
+// samples the server's memory over time (-mode fanout), or dials every
+// connection as fast as -dial-concurrency allows and measures the
+// handshakes per second and what the storm left in the server's memory
+// (-mode storm; -ping then pings every connection at once). It prints a
+// summary for humans and, with -json, the result for machines.
 //
 //	wsload -url ws://127.0.0.1:8080/ -c 64 -inflight 16 -size 64 -duration 10s
 //	wsload -url ws://127.0.0.1:9000/ -proto tcp -json -
 //	wsload -url ws://127.0.0.1:8080/ -mode idle -c 5000 -stats-url http://127.0.0.1:8080/debug/vars
+//	wsload -url ws://127.0.0.1:8080/ -mode storm -c 10000 -dial-concurrency 32 -hold 3s -stats-url http://127.0.0.1:8080/debug/vars
 //	wsload -url ws://127.0.0.1:8080/broadcast -mode fanout -c 2000 -silent 200 -inflight 32 -size 1024 -stats-url http://127.0.0.1:8080/debug/vars
 //	wsload -url ws://127.0.0.1:8080/room/r,ws://127.0.0.1:8081/room/r,ws://127.0.0.1:8082/room/r -mode fanout -c 999 -size 1024
 //
@@ -23,7 +27,7 @@
 //
 // Exit status: 0 when the run completed, even with errors counted; 1 when
 // nothing could be measured (no connection opened, no message echoed, or in
-// idle mode the stats endpoint did not answer); 2 for bad flags.
+// idle and storm modes the stats endpoint did not answer); 2 for bad flags.
 package main
 
 import (
@@ -74,7 +78,7 @@ func parseFlags(args []string, stderr io.Writer) (wsload.Config, options, error)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.URL, "url", "", "`URL` of the server (required): ws://, wss://, or host:port in any URL for -proto tcp; fanout mode: several, comma-separated, for servers that share one broadcast (the members dial them in turn, the publisher the first)")
 	fs.StringVar(&proto, "proto", "ws", "`protocol`: ws, or tcp for 4-byte length-prefixed frames over plain TCP")
-	fs.StringVar(&mode, "mode", "echo", "`mode`: echo, idle, broadcast or fanout")
+	fs.StringVar(&mode, "mode", "echo", "`mode`: echo, idle, broadcast, fanout or storm")
 	fs.IntVar(&cfg.Conns, "c", 64, "connections (fanout: members, the publisher included)")
 	fs.IntVar(&cfg.Inflight, "inflight", 16, "messages in flight per connection (fanout: the publisher's lead over the slowest member that reads)")
 	fs.IntVar(&cfg.Size, "size", 64, "payload `bytes` per message")
@@ -86,12 +90,18 @@ func parseFlags(args []string, stderr io.Writer) (wsload.Config, options, error)
 	fs.DurationVar(&cfg.Ramp, "ramp", 0, "spread the dials over this time (0: as fast as -dial-concurrency allows)")
 	fs.IntVar(&cfg.DialConcurrency, "dial-concurrency", 64, "dials and handshakes at once")
 	fs.DurationVar(&cfg.DialTimeout, "dial-timeout", 10*time.Second, "bound on one dial and handshake")
-	fs.DurationVar(&cfg.Hold, "hold", 5*time.Second, "idle mode: how long to hold the connections before reading the stats")
+	fs.DurationVar(&cfg.Hold, "hold", 5*time.Second, "idle and storm modes: how long to hold the connections before reading the stats")
+	fs.BoolVar(&cfg.Ping, "ping", false, "storm mode: after the stats, ping every connection once, all at once, and report the round trips")
+	fs.DurationVar(&cfg.PingDelay, "ping-delay", 0, "storm mode with -ping: wait this long after the stats before the pings (several wsload processes against one server: their pings together, after every process read the stats)")
+	fs.Func("source", "local IP `addresses` to dial from, comma-separated, taken in turn (127.0.0.2,127.0.0.3: more connections than one address has ports)", func(v string) error {
+		cfg.Sources = append(cfg.Sources, strings.Split(v, ",")...)
+		return nil
+	})
 	fs.IntVar(&cfg.Silent, "silent", 0, "fanout mode: members that never read")
 	fs.Float64Var(&cfg.Rate, "rate", 0, "fanout mode: messages the publisher sends per `second`, within -inflight (0: as fast as the members take them); latency at a load below the server's limit")
 	fs.DurationVar(&cfg.Sample, "sample", 500*time.Millisecond, "fanout mode: read the stats endpoint this often during the run (0: never)")
 	fs.StringVar(&cfg.StatsURL, "stats-url", "", "server stats `URL` (e.g. http://127.0.0.1:8080/debug/vars), read with ?gc=1")
-	fs.BoolVar(&cfg.Insecure, "insecure", false, "wss: do not verify the server's certificate")
+	fs.BoolVar(&cfg.Insecure, "insecure", false, "wss: do not verify the server's certificate (nor that of an https -stats-url)")
 	fs.StringVar(&cfg.Label, "label", "", "free text copied into the result")
 	fs.StringVar(&opt.json, "json", "", "write the result as JSON to this `path` (- for stdout)")
 	fs.BoolVar(&opt.quiet, "quiet", false, "no progress line")

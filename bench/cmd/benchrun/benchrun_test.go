@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/xml"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -71,9 +72,9 @@ func TestParseFlagsQuick(t *testing.T) {
 	if err == nil {
 		t.Fatal("-servers nosuch: no error")
 	}
-	if got := selectedScenarios(config{quick: true}); len(got) != 4 || !got[3].cross {
+	if got := selectedScenarios(config{quick: true}); len(got) != 5 || !got[4].cross {
 		t.Fatalf(
-			"quick scenarios: %d; want 4, the last across daemons",
+			"quick scenarios: %d; want 5, the last across daemons",
 			len(got))
 	}
 	if cfg.fanoutRounds != 1 || cfg.crossRounds != 1 {
@@ -378,9 +379,127 @@ func TestServes(t *testing.T) {
 	}
 }
 
+// The TLS storm runs on the servers that take a certificate; the others
+// are named with the reason.
+func TestServesTLS(t *testing.T) {
+	sc := &scenario{mode: modeStorm, tls: true}
+	for name, want := range map[string]bool{
+		"wsactor":       true,
+		"gorilla":       true,
+		"coder":         true,
+		"gws":           true,
+		"gobwas-wsutil": true,
+		"gobwas-raw":    false,
+		"tcp":           false,
+	} {
+		ok, why := serverByName(name).serves(config{}, sc)
+		if ok != want || !ok && why == "" {
+			t.Errorf(
+				"%s in the TLS storm: %v %q; want %v",
+				name, ok, why, want)
+		}
+	}
+}
+
 func TestServesOptIn(t *testing.T) {
 	ok, _ := serverByName("coder").serves(config{servers: []string{"coder"}}, &scenario{mode: modeFanout})
 	if !ok {
 		t.Fatal("coder named by -servers does not run in the fan-out scenarios")
+	}
+}
+
+// TestReportStorm builds a storm report from made-up runs: handshakes/s
+// ranks, the memory columns are the medians of the runs, a run without
+// memory figures still counts for its handshakes.
+func TestReportStorm(t *testing.T) {
+	sc := &scenario{id: "storm-10000c", mode: modeStorm, conns: 10000}
+	i64 := func(v int64) *int64 { return &v }
+	run := func(hs float64, peak, after, gc int64) runRecord {
+		return runRecord{Result: &loadResult{Storm: &stormResult{
+			Conns: 10000, HandshakesPerS: hs, HoldS: 3,
+			PeakPerConnBytes: i64(peak), AfterPerConnBytes: i64(after), GCPerConnBytes: i64(gc), Goroutines: i64(6),
+		}}}
+	}
+	sr := &scenarioReport{ID: sc.id, Title: sc.title(), Mode: string(sc.mode)}
+	for _, s := range []struct {
+		name string
+		runs []runRecord
+	}{
+		{
+			name: "wsactor",
+			runs: []runRecord{run(10000, 2560, 2048, 2048), run(12000, 3072, 2560, 2048), run(11000, 2560, 2560, 2048)},
+		},
+		{
+			name: "tcp",
+			runs: []runRecord{run(22000, 1024, 1024, 1024)},
+		},
+		{
+			name: "gorilla",
+			runs: []runRecord{run(5500, 20480, 17408, 16384), {Result: &loadResult{}}},
+		},
+	} {
+		sr.Servers = append(sr.Servers, &serverReport{Name: s.name, Runs: s.runs, Summary: summarize(sc, s.runs)})
+	}
+	computeRatios(sc, sr)
+	w := sr.Servers[0].Summary
+	if w.Primary.Median != 11000 || *w.StormPeak != 2560 || *w.StormAfter != 2560 || *w.StormGC != 2048 {
+		t.Fatalf(
+			"wsactor: %v handshakes/s, peak %v, after %v, after GC %v; want 11000, 2560, 2560, 2048",
+			w.Primary.Median, *w.StormPeak, *w.StormAfter, *w.StormGC)
+	}
+	if g := sr.Servers[2].Summary; g.Runs != 1 || g.Failed != 1 || *g.VsWsactor != 0.5 {
+		t.Fatalf(
+			"gorilla: runs %d failed %d vs wsactor %v; want 1, 1, 0.5",
+			g.Runs, g.Failed, *g.VsWsactor)
+	}
+	rows, _ := sr.table()
+	want := []string{"wsactor", "11.0k (10.0k-12.0k)", "2.50", "2.50", "2.00", "6", "n/a", "0.00 s"}
+	if len(rows) != 4 || !slices.Equal(rows[1][:len(want)], want) {
+		t.Fatalf(
+			"rows %q; want the wsactor row to start %q",
+			rows, want)
+	}
+}
+
+func TestWithoutFlag(t *testing.T) {
+	got := withoutFlag([]string{"-url", "ws://x/", "-stats-url", "http://x/debug/vars", "-quiet"}, "-stats-url")
+	if want := []string{"-url", "ws://x/", "-quiet"}; !slices.Equal(got, want) {
+		t.Fatalf(
+			"%q, want %q",
+			got, want)
+	}
+}
+
+// mergeStorm: three processes' storms against one server make one result.
+func TestMergeStorm(t *testing.T) {
+	i64 := func(v int64) *int64 { return &v }
+	part := func(conns int64, stormS, closeS float64, p99 int64) *loadResult {
+		return &loadResult{
+			Conns:      int(conns),
+			CloseCodes: map[string]int64{"1000": conns},
+			Errors:     1,
+			Storm: &stormResult{
+				Conns: conns, StormS: stormS, HoldS: 3, CloseS: closeS, Pongs: conns,
+				PeakPerConnBytes: i64(3 * 2560), AfterPerConnBytes: i64(3 * 2048), GCPerConnBytes: i64(3 * 2048),
+				PingUS: &latency{P50: p99 / 2, P90: p99, P99: p99, P999: p99, Max: p99},
+			},
+		}
+	}
+	m := mergeStorm([]*loadResult{part(100, 1, 0.5, 900), part(100, 2, 0.7, 1200), part(100, 1.5, 0.6, 800)})
+	st := m.Storm
+	if m.Conns != 300 || st.Conns != 300 || st.Pongs != 300 || m.Errors != 3 || m.CloseCodes["1000"] != 300 {
+		t.Fatalf(
+			"conns %d/%d pongs %d errors %d codes %v; want 300, 300, 300, 3, 300",
+			m.Conns, st.Conns, st.Pongs, m.Errors, m.CloseCodes)
+	}
+	if st.StormS != 2 || st.HandshakesPerS != 150 || st.CloseS != 0.7 || st.PingUS.P99 != 1200 {
+		t.Fatalf(
+			"storm %v s, %v/s, close %v s, ping p99 %v; want 2, 150, 0.7, 1200",
+			st.StormS, st.HandshakesPerS, st.CloseS, st.PingUS.P99)
+	}
+	if *st.PeakPerConnBytes != 2560 || *st.AfterPerConnBytes != 2048 || *st.GCPerConnBytes != 2048 {
+		t.Fatalf(
+			"per connection: peak %d after %d GC %d; want 2560, 2048, 2048",
+			*st.PeakPerConnBytes, *st.AfterPerConnBytes, *st.GCPerConnBytes)
 	}
 }

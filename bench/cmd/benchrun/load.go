@@ -9,8 +9,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -37,6 +39,7 @@ type loadResult struct {
 	ServerBefore   *serverStats     `json:"server_before,omitempty"`
 	Idle           *idleResult      `json:"idle,omitempty"`
 	Fanout         *fanoutResult    `json:"fanout,omitempty"`
+	Storm          *stormResult     `json:"storm,omitempty"`
 	DeliveriesPerS float64          `json:"deliveries_per_s,omitempty"`
 	FirstError     string           `json:"first_error,omitempty"` // from wsload's summary
 }
@@ -51,6 +54,7 @@ type latency struct {
 
 type serverStats struct {
 	RSSBytes        *int64 `json:"rss_bytes,omitempty"`
+	RSSPeakBytes    *int64 `json:"rss_peak_bytes,omitempty"`
 	HeapInuseBytes  *int64 `json:"heap_inuse_bytes,omitempty"`
 	StackInuseBytes *int64 `json:"stack_inuse_bytes,omitempty"`
 	Goroutines      *int64 `json:"goroutines,omitempty"`
@@ -92,6 +96,21 @@ type statsSample struct {
 	serverStats
 }
 
+// stormResult is wsload's storm figures (wsload.StormResult).
+type stormResult struct {
+	Conns             int64    `json:"conns"`
+	StormS            float64  `json:"storm_s"`
+	HandshakesPerS    float64  `json:"handshakes_per_s"`
+	HoldS             float64  `json:"hold_s"`
+	PeakPerConnBytes  *int64   `json:"peak_per_conn_bytes,omitempty"`
+	AfterPerConnBytes *int64   `json:"after_per_conn_bytes,omitempty"`
+	GCPerConnBytes    *int64   `json:"gc_per_conn_bytes,omitempty"`
+	Goroutines        *int64   `json:"goroutines,omitempty"`
+	Pongs             int64    `json:"pongs,omitempty"`
+	PingUS            *latency `json:"ping_us,omitempty"`
+	CloseS            float64  `json:"close_s"`
+}
+
 type idleResult struct {
 	Conns             int64  `json:"conns"`
 	RSSPerConnBytes   *int64 `json:"rss_per_conn_bytes,omitempty"`
@@ -111,8 +130,18 @@ func wsloadArgs(cfg config, sc *scenario, in *instance, label, jsonPath string) 
 		"-quiet",
 		"-label", label,
 	}
-	if sc.mode == modeIdle {
+	switch sc.mode {
+	case modeIdle:
 		return append(args, "-hold", cfg.hold.String())
+	case modeStorm:
+		args = append(args, "-hold", stormHold.String(), "-dial-concurrency", strconv.Itoa(stormDialers))
+		if sc.ping && in.srv.proto == "ws" {
+			args = append(args, "-ping")
+		}
+		if sc.tls {
+			args = append(args, "-insecure")
+		}
+		return args
 	}
 	warmup, duration := sc.times(cfg)
 	inflight := sc.inflight
@@ -189,4 +218,134 @@ func cpuCores(ps *os.ProcessState, wall time.Duration) float64 {
 		return 0
 	}
 	return (ps.UserTime() + ps.SystemTime()).Seconds() / wall.Seconds()
+}
+
+// runStormProcs runs sc's wsload processes at once, each with its share of
+// the connections from its own source address (127.0.0.2, 127.0.0.3, ...),
+// and merges their results (mergeStorm).
+func runStormProcs(ctx context.Context, wsload string, cfg config, sc *scenario, in *instance, label string) (*loadResult, float64, error) {
+	part := *sc
+	part.conns = sc.conns / sc.procs
+	type out struct {
+		res   *loadResult
+		cores float64
+		err   error
+	}
+	outs := make([]out, sc.procs)
+	var wg sync.WaitGroup
+	for i := range outs {
+		jsonPath := filepath.Join(os.TempDir(), fmt.Sprintf("benchrun-%d-%s-%d.json", os.Getpid(), in.srv.name, i))
+		args := append(wsloadArgs(cfg, &part, in, label, jsonPath), "-source", fmt.Sprintf("127.0.0.%d", i+2))
+		if i > 0 {
+			// Only the first reads the server's stats (the others'
+			// readings would come while it pings), ...
+			args = withoutFlag(args, "-stats-url")
+		}
+		if slices.Contains(args, "-ping") {
+			// ... and every process pings stormPingDelay after the first
+			// read them: together, once every session is held and read.
+			args = append(args, "-ping-delay", stormPingDelay.String())
+		}
+		wg.Go(func() {
+			defer os.Remove(jsonPath)
+			res, cores, err := runLoad(ctx, wsload, args, sc.runTimeout(cfg), jsonPath)
+			outs[i] = out{res, cores, err}
+		})
+	}
+	wg.Wait()
+	var (
+		results []*loadResult
+		cores   float64
+		errs    []error
+	)
+	for _, o := range outs {
+		cores += o.cores
+		if o.err != nil {
+			errs = append(errs, o.err)
+		}
+		if o.res != nil {
+			results = append(results, o.res)
+		}
+	}
+	if len(results) < len(outs) {
+		return nil, cores, errors.Join(errs...)
+	}
+	return mergeStorm(results), cores, errors.Join(errs...)
+}
+
+// stormPingDelay is how long after the first process's stats reading the
+// processes of one storm ping: time for the others to end their storms
+// (within a second of each other here).
+const stormPingDelay = 2 * time.Second
+
+// withoutFlag returns args without the flag name and its value.
+func withoutFlag(args []string, name string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		if args[i] == name {
+			i++
+			continue
+		}
+		out = append(out, args[i])
+	}
+	return out
+}
+
+// mergeStorm is one result for the storm of several wsload processes that
+// started together against one server: connections, pongs and errors add
+// up; the storm lasts as long as the slowest process's, the close too;
+// each ping percentile is the worst process's. The memory per connection
+// is the first process's reading of the server (which covers every
+// process's connections, all held by then) over all the connections.
+func mergeStorm(results []*loadResult) *loadResult {
+	m := *results[0]
+	st0 := results[0].Storm
+	if st0 == nil {
+		return &m
+	}
+	st := *st0
+	m.Storm = &st
+	m.CloseCodes = map[string]int64{}
+	m.Conns, st.Conns, st.Pongs, m.Errors, m.DialErrors = 0, 0, 0, 0, 0
+	for _, r := range results {
+		m.Conns += r.Conns
+		m.Errors += r.Errors
+		m.DialErrors += r.DialErrors
+		for k, v := range r.CloseCodes {
+			m.CloseCodes[k] += v
+		}
+		if m.FirstError == "" {
+			m.FirstError = r.FirstError
+		}
+		s := r.Storm
+		if s == nil {
+			continue
+		}
+		st.Conns += s.Conns
+		st.Pongs += s.Pongs
+		st.StormS = max(st.StormS, s.StormS)
+		st.CloseS = max(st.CloseS, s.CloseS)
+		if s.PingUS != nil {
+			if st.PingUS == nil {
+				st.PingUS = &latency{}
+			}
+			l := st.PingUS
+			l.P50, l.P90, l.P99 = max(l.P50, s.PingUS.P50), max(l.P90, s.PingUS.P90), max(l.P99, s.PingUS.P99)
+			l.P999, l.Max = max(l.P999, s.PingUS.P999), max(l.Max, s.PingUS.Max)
+		}
+	}
+	if st.StormS > 0 {
+		st.HandshakesPerS = float64(st.Conns) / st.StormS
+	}
+	scale := func(v *int64) *int64 {
+		if v == nil || st.Conns == 0 {
+			return nil
+		}
+		x := *v * st0.Conns / st.Conns
+		return &x
+	}
+	st.PeakPerConnBytes = scale(st0.PeakPerConnBytes)
+	st.AfterPerConnBytes = scale(st0.AfterPerConnBytes)
+	st.GCPerConnBytes = scale(st0.GCPerConnBytes)
+	return &m
 }

@@ -24,6 +24,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/wsactor/wsactor/bench/internal/selfsigned"
 )
 
 // config is the command line.
@@ -44,7 +46,9 @@ type config struct {
 	gwsParallel bool
 	wsactorPath string
 	wsactorArgs []string
-	args        []string // as given, for the report
+	// The certificate of the TLS scenarios, made by run.
+	tlsCert, tlsKey string
+	args            []string // as given, for the report
 
 	// The fan-out scenarios' own run settings.
 	fanoutRounds       int
@@ -77,7 +81,7 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&warmup, "warmup", time.Second, "load before each run's measurement")
 	fs.DurationVar(&hold, "hold", 3*time.Second, "idle scenarios: how long the connections are held before the memory is read")
 	fs.StringVar(&servers, "servers", "", "comma-separated servers to run (default: all): "+strings.Join(serverNames(), ","))
-	fs.StringVar(&scenarios, "scenarios", "", "comma-separated scenario ids to run (default: all of the mode): "+strings.Join(scenarioIDs(fullScenarios()), ","))
+	fs.StringVar(&scenarios, "scenarios", "", "comma-separated scenario ids to run (default: all of the mode): "+strings.Join(scenarioIDs(fullScenarios()), ",")+"; only when named: "+strings.Join(scenarioIDs(optInScenarios()), ","))
 	fs.StringVar(&micro, "micro", "", "run the micro-benchmarks: true or false (default: true, false with -quick)")
 	fs.IntVar(&c.microCount, "micro-count", 5, "go test -count for the micro-benchmarks")
 	fs.StringVar(&c.microTime, "micro-benchtime", "", "go test -benchtime for the micro-benchmarks (default: go test's)")
@@ -164,7 +168,7 @@ func parseFlags(args []string) (config, error) {
 		}
 	}
 	c.scenarios = splitList(scenarios)
-	all := append(fullScenarios(), quickScenarios()...)
+	all := append(fullScenarios(), append(quickScenarios(), optInScenarios()...)...)
 	for _, id := range c.scenarios {
 		if scenarioByID(all, id) == nil {
 			return c, fmt.Errorf("-scenarios: unknown scenario %q (have %s)", id, strings.Join(scenarioIDs(all), ", "))
@@ -250,6 +254,16 @@ func run(ctx context.Context, cfg config) error {
 	}
 
 	scenarios := selectedScenarios(cfg)
+	for _, sc := range scenarios {
+		if sc.tls {
+			// One throwaway certificate for every TLS run (bin/ is ignored).
+			cfg.tlsCert, cfg.tlsKey, err = selfsigned.WriteFiles(filepath.Join(dirs.bin, "tls"))
+			if err != nil {
+				return fmt.Errorf("TLS certificate: %w", err)
+			}
+			break
+		}
+	}
 	var runnable []*server
 	for _, s := range servers {
 		if _, ok := skipped[s.name]; !ok {

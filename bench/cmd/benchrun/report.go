@@ -138,6 +138,16 @@ type summary struct {
 	RSSEnd        *float64      `json:"rss_end_bytes,omitempty"`
 	Samples       []statsSample `json:"samples,omitempty"`
 
+	// Storm: medians of the server's RSS per connection at its peak,
+	// stormHold after the storm without a garbage collection, and after
+	// one; its goroutines stormHold after.
+	StormPeak  *float64 `json:"storm_peak_per_conn_bytes,omitempty"`
+	StormAfter *float64 `json:"storm_after_per_conn_bytes,omitempty"`
+	StormGC    *float64 `json:"storm_gc_per_conn_bytes,omitempty"`
+	// With a ping on every connection: the median p99 of the round trips;
+	// the median time to close every connection.
+	StormPingP99US *float64 `json:"storm_ping_p99_us,omitempty"`
+	StormCloseS    *float64 `json:"storm_close_s,omitempty"`
 	// Cross-daemon: the medians of the latency from publishing a message
 	// to its receipt by the last member, and the cross servers' own
 	// counts over all runs.
@@ -172,6 +182,7 @@ func summarize(sc *scenario, runs []runRecord) *summary {
 		primary, msgs, mb, p50, p99, heap, stack, gor []float64
 		srvCores, loadCores                           []float64
 		ratio, dropped, rssStart, rssPeak, rssEnd     []float64
+		stPeak, stAfter, stGC, stPing, stClose        []float64
 		lastP50, lastP99                              []float64
 		cross                                         *crossCounts
 		fanouts                                       []*loadResult
@@ -186,6 +197,8 @@ func summarize(sc *scenario, runs []runRecord) *summary {
 			switch sc.mode {
 			case modeIdle:
 				ok = res.Idle != nil && res.Idle.RSSPerConnBytes != nil
+			case modeStorm:
+				ok = res.Storm != nil && res.Storm.HandshakesPerS > 0
 			case modeBroadcast:
 				ok = res.DeliveriesPerS > 0
 			case modeFanout:
@@ -216,6 +229,28 @@ func summarize(sc *scenario, runs []runRecord) *summary {
 			if res.Server != nil && res.Server.Goroutines != nil {
 				gor = append(gor, float64(*res.Server.Goroutines))
 			}
+			continue
+		case modeStorm:
+			st := res.Storm
+			primary = append(primary, st.HandshakesPerS)
+			for _, p := range []struct {
+				v   *int64
+				dst *[]float64
+			}{
+				{st.PeakPerConnBytes, &stPeak},
+				{st.AfterPerConnBytes, &stAfter},
+				{st.GCPerConnBytes, &stGC},
+				{st.Goroutines, &gor},
+			} {
+				if p.v != nil {
+					*p.dst = append(*p.dst, float64(*p.v))
+				}
+			}
+			if st.PingUS != nil {
+				stPing = append(stPing, float64(st.PingUS.P99))
+			}
+			stClose = append(stClose, st.CloseS)
+			idleConns = st.Conns
 			continue
 		case modeBroadcast:
 			primary = append(primary, res.DeliveriesPerS)
@@ -283,14 +318,18 @@ func summarize(sc *scenario, runs []runRecord) *summary {
 		m := statOf(msgs)
 		s.MsgsPerS = &m
 	}
-	if sc.mode == modeFanout {
-		medianOf := func(v []float64) *float64 {
-			if len(v) == 0 {
-				return nil
-			}
-			m := median(v)
-			return &m
+	medianOf := func(v []float64) *float64 {
+		if len(v) == 0 {
+			return nil
 		}
+		m := median(v)
+		return &m
+	}
+	if sc.mode == modeStorm {
+		s.StormPeak, s.StormAfter, s.StormGC = medianOf(stPeak), medianOf(stAfter), medianOf(stGC)
+		s.StormPingP99US, s.StormCloseS = medianOf(stPing), medianOf(stClose)
+	}
+	if sc.mode == modeFanout {
 		s.DeliveryRatio = medianOf(ratio)
 		s.Missing, s.Gaps, s.ReadersCut = missing, gaps, cut
 		s.ServerDropped = medianOf(dropped)
@@ -351,6 +390,8 @@ func (sr *scenarioReport) table() (rows [][]string, notes []string) {
 	switch sr.Mode {
 	case string(modeIdle):
 		rows = append(rows, []string{"server", "KiB/conn RSS (min-max)", "heap KiB/conn", "stack KiB/conn", xref, "x tcp", "runs"})
+	case string(modeStorm):
+		rows = append(rows, []string{"server", "handshakes/s (min-max)", "peak KiB/conn", fmt.Sprintf("KiB/conn %gs after, no GC", stormHold.Seconds()), "KiB/conn after GC", "goroutines after", "ping p99", "close all", xref, "x tcp", "cores srv/load", "runs"})
 	case string(modeBroadcast):
 		rows = append(rows, []string{"server", "deliveries/s (min-max)", "sent msgs/s", "MB/s", "p50", "p99", xref, "x tcp", "cores srv/load", "runs"})
 	case string(modeFanout):
@@ -389,6 +430,22 @@ func (sr *scenarioReport) table() (rows [][]string, notes []string) {
 		case string(modeIdle):
 			rows = append(rows, []string{s.Name, minmax(sum.Primary, kib), kib(sum.HeapPer), kib(sum.StackPer),
 				ratio(sum.VsWsactor), ratio(sum.VsTCP), runs})
+		case string(modeStorm):
+			k := func(p *float64) string {
+				if p == nil {
+					return "n/a"
+				}
+				return kib(*p)
+			}
+			ping, closeAll := "n/a", "n/a"
+			if sum.StormPingP99US != nil {
+				ping = us(*sum.StormPingP99US)
+			}
+			if sum.StormCloseS != nil {
+				closeAll = fmt.Sprintf("%.2f s", *sum.StormCloseS)
+			}
+			rows = append(rows, []string{s.Name, minmax(sum.Primary, si), k(sum.StormPeak), k(sum.StormAfter), k(sum.StormGC),
+				fmt.Sprintf("%.0f", sum.Goroutines), ping, closeAll, ratio(sum.VsWsactor), ratio(sum.VsTCP), cores(sum), runs})
 		case string(modeBroadcast):
 			sent := ""
 			if sum.MsgsPerS != nil {

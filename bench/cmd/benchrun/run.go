@@ -164,7 +164,15 @@ func (r *runner) runOne(ctx context.Context, sc *scenario, s *server, round, ord
 	label := fmt.Sprintf("%s %s round %d", s.name, sc.id, round+1)
 	jsonPath := filepath.Join(os.TempDir(), fmt.Sprintf("benchrun-%d-%s.json", os.Getpid(), s.name))
 	defer os.Remove(jsonPath)
-	res, cores, err := runLoad(ctx, r.tools.wsload, wsloadArgs(r.cfg, sc, in, label, jsonPath), sc.runTimeout(r.cfg), jsonPath)
+	var (
+		res   *loadResult
+		cores float64
+	)
+	if sc.procs > 1 {
+		res, cores, err = runStormProcs(ctx, r.tools.wsload, r.cfg, sc, in, label)
+	} else {
+		res, cores, err = runLoad(ctx, r.tools.wsload, wsloadArgs(r.cfg, sc, in, label, jsonPath), sc.runTimeout(r.cfg), jsonPath)
+	}
 	rec.Result = res
 	rec.LoadCores = cores
 	if err != nil {
@@ -195,6 +203,13 @@ func describe(sc *scenario, res *loadResult) string {
 			return "no memory figures"
 		}
 		return fmt.Sprintf("%d conns, %.2f KiB/conn RSS", res.Idle.Conns, float64(*res.Idle.RSSPerConnBytes)/1024)
+	case modeStorm:
+		st := res.Storm
+		if st == nil {
+			return "no storm figures"
+		}
+		return fmt.Sprintf("%d conns, %s handshakes/s, KiB/conn RSS peak %s, %gs after %s, after GC %s",
+			st.Conns, si(st.HandshakesPerS), kibOf(st.PeakPerConnBytes), st.HoldS, kibOf(st.AfterPerConnBytes), kibOf(st.GCPerConnBytes))
 	case modeBroadcast:
 		return fmt.Sprintf("%s deliveries/s, %s msgs/s sent%s", si(res.DeliveriesPerS), si(res.MsgsPerS), latencyText(res))
 	case modeFanout:
@@ -255,4 +270,12 @@ func us(v float64) string {
 	default:
 		return fmt.Sprintf("%.0fµs", v)
 	}
+}
+
+// kibOf is a per-connection figure in KiB, or n/a.
+func kibOf(v *int64) string {
+	if v == nil {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.2f", float64(*v)/1024)
 }

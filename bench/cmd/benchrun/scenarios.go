@@ -13,6 +13,14 @@ const (
 	modeIdle      mode = "idle"
 	modeBroadcast mode = "broadcast"
 	modeFanout    mode = "fanout"
+	modeStorm     mode = "storm"
+)
+
+// Storm scenarios: the connections dial stormDialers at a time, and the
+// memory left behind is read stormHold after the last handshake.
+const (
+	stormDialers = 32
+	stormHold    = 3 * time.Second
 )
 
 // scenario is one load, run against every server that can serve it.
@@ -24,6 +32,9 @@ type scenario struct {
 	size     int
 	silent   int  // fanout: members that never read
 	long     bool // fanout: a long run (10000 members, or silent members): -fanout-rounds-long rounds
+	procs    int  // storm: wsload processes, each from its own source address (0: one)
+	ping     bool // storm: every connection pings once after the stats
+	tls      bool // storm: over TLS (wss://), against the servers that serve it
 	// cross: a fan-out whose room spans daemons: it runs the cross
 	// servers (one daemon, and several on NATS), and only them.
 	cross bool
@@ -38,6 +49,14 @@ func (sc *scenario) title() string {
 	switch sc.mode {
 	case modeIdle:
 		return fmt.Sprintf("idle memory, %d connections", sc.conns)
+	case modeStorm:
+		if sc.tls {
+			return fmt.Sprintf("TLS connection storm, %d connections dialed %d at a time (ECDSA P-256, TLS 1.3)", sc.conns, stormDialers)
+		}
+		if sc.procs > 1 {
+			return fmt.Sprintf("connection storm, %d connections from %d processes and source addresses, each dialing %d at a time, then a ping on every one", sc.conns, sc.procs, stormDialers)
+		}
+		return fmt.Sprintf("connection storm, %d connections dialed %d at a time", sc.conns, stormDialers)
 	case modeBroadcast:
 		return fmt.Sprintf("broadcast %s to %d connections, one sender with %d in flight", sizeName(sc.size), sc.conns, sc.inflight)
 	case modeFanout:
@@ -59,8 +78,11 @@ func (sc *scenario) title() string {
 
 // short is the scenario in a progress line: "64c x 64B".
 func (sc *scenario) short() string {
-	if sc.mode == modeIdle {
-		return fmt.Sprintf("idle %dc", sc.conns)
+	if sc.mode == modeIdle || sc.mode == modeStorm {
+		if sc.tls {
+			return fmt.Sprintf("%s tls %dc", sc.mode, sc.conns)
+		}
+		return fmt.Sprintf("%s %dc", sc.mode, sc.conns)
 	}
 	m := string(sc.mode)
 	if sc.cross {
@@ -118,6 +140,8 @@ func fullScenarios() []*scenario {
 		{id: "echo-64c-1KiB", mode: modeEcho, conns: 64, inflight: 16, size: 1 << 10},
 		{id: "echo-64c-64KiB", mode: modeEcho, conns: 64, inflight: 16, size: 64 << 10},
 		{id: "idle-5000c", mode: modeIdle, conns: 5000},
+		{id: "storm-10000c", mode: modeStorm, conns: 10000},
+		{id: "storm-tls-2000c", mode: modeStorm, conns: 2000, tls: true},
 		{id: "broadcast-1000c-1KiB", mode: modeBroadcast, conns: 1000, inflight: 16, size: 1 << 10},
 		{id: "fanout-2000-64B", mode: modeFanout, conns: 2000, size: 64},
 		{id: "fanout-2000-1KiB", mode: modeFanout, conns: 2000, size: 1 << 10},
@@ -130,11 +154,21 @@ func fullScenarios() []*scenario {
 	}
 }
 
+// optInScenarios run only when -scenarios names them.
+func optInScenarios() []*scenario {
+	return []*scenario{
+		// As many sessions as the server's 20000 descriptors allow, less a
+		// hundred for its listeners, stats and slack.
+		{id: "storm-19890c", mode: modeStorm, conns: 19890, procs: 3, ping: true},
+	}
+}
+
 // quickScenarios are the subset of -quick.
 func quickScenarios() []*scenario {
 	return []*scenario{
 		{id: "echo-64c-64B", mode: modeEcho, conns: 64, inflight: 16, size: 64},
 		{id: "idle-1000c", mode: modeIdle, conns: 1000},
+		{id: "storm-2000c", mode: modeStorm, conns: 2000},
 		{id: "fanout-500-1KiB", mode: modeFanout, conns: 500, size: 1 << 10},
 		{id: "cross-daemon-300-1KiB", mode: modeFanout, conns: 300, size: 1 << 10, cross: true},
 	}
@@ -171,7 +205,7 @@ func selectedScenarios(cfg config) []*scenario {
 	if len(cfg.scenarios) == 0 {
 		return base
 	}
-	all := append(base, append(fullScenarios(), quickScenarios()...)...)
+	all := append(base, append(fullScenarios(), append(quickScenarios(), optInScenarios()...)...)...)
 	var out []*scenario
 	for _, id := range cfg.scenarios {
 		out = append(out, scenarioByID(all, id))
@@ -184,8 +218,11 @@ func selectedScenarios(cfg config) []*scenario {
 func (sc *scenario) runTimeout(cfg config) time.Duration {
 	warmup, duration := sc.times(cfg)
 	d := warmup + duration + 2*time.Minute
-	if sc.mode == modeIdle {
+	switch sc.mode {
+	case modeIdle:
 		d = cfg.hold + 2*time.Minute
+	case modeStorm:
+		d = stormHold + 2*time.Minute
 	}
 	return d
 }

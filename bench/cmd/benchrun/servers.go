@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -39,6 +40,7 @@ type server struct {
 	fanout, fanoutOnly, fanoutOptIn bool
 	noFanout                        string // why it is not in the fan-out scenarios
 	writeTimeout                    bool   // takes -write-timeout for its broadcast writes
+	tls                             bool   // takes -tls-cert and -tls-key
 	// cross: it runs the cross-daemon scenarios, and nothing else:
 	// daemons wsechod processes at /room/bench, on a NATS server of
 	// their own (bench/cmd/natsd) when there are more than one.
@@ -54,6 +56,7 @@ type server struct {
 var servers = []*server{
 	{
 		name:      "wsactor",
+		tls:       true,
 		pkg:       "./cmd/wsechod",
 		inRepo:    true,
 		proto:     "ws",
@@ -94,6 +97,7 @@ var servers = []*server{
 	},
 	{
 		name:         "gorilla",
+		tls:          true,
 		pkg:          "./servers/gorilla",
 		proto:        "ws",
 		broadcast:    broadcastPath,
@@ -103,6 +107,7 @@ var servers = []*server{
 	},
 	{
 		name:         "coder",
+		tls:          true,
 		pkg:          "./servers/coder",
 		proto:        "ws",
 		broadcast:    broadcastPath,
@@ -134,12 +139,14 @@ var servers = []*server{
 	},
 	{
 		name:  "gobwas-wsutil",
+		tls:   true,
 		pkg:   "./servers/gobwas-wsutil",
 		proto: "ws",
 		note:  "gobwas/ws v1.5.0 wsutil.ReadClientData/WriteServerMessage, as its README (no broadcast helper)",
 	},
 	{
 		name:      "gws",
+		tls:       true,
 		pkg:       "./servers/gws",
 		proto:     "ws",
 		broadcast: broadcastPath,
@@ -248,12 +255,20 @@ func (s *server) start(ctx context.Context, cfg config, t tools, sc *scenario, l
 	if s.args != nil {
 		args = append(args, s.args(cfg, sc)...)
 	}
+	scheme, statsScheme := "ws://", "http://"
+	if sc.tls {
+		args = append(args, "-tls-cert", cfg.tlsCert, "-tls-key", cfg.tlsKey)
+		scheme = "wss://"
+		if !s.separateStats {
+			statsScheme = "https://"
+		}
+	}
 
-	in, err := launch(ctx, s, s.bin, args, "http://"+statsAddr+"/debug/vars", logDir, sc.id)
+	in, err := launch(ctx, s, s.bin, args, statsScheme+statsAddr+"/debug/vars", logDir, sc.id)
 	if err != nil {
 		return nil, err
 	}
-	in.url = "ws://" + addr + path
+	in.url = scheme + addr + path
 	return in, nil
 }
 
@@ -295,7 +310,10 @@ func launch(ctx context.Context, s *server, bin string, args []string, statsURL,
 
 // waitReady polls the stats endpoint until it answers 200.
 func (in *instance) waitReady(ctx context.Context, timeout time.Duration) error {
-	client := &http.Client{Timeout: 500 * time.Millisecond, Transport: &http.Transport{DisableKeepAlives: true}}
+	client := &http.Client{Timeout: 500 * time.Millisecond, Transport: &http.Transport{
+		DisableKeepAlives: true,
+		TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, // the certificate benchrun made
+	}}
 	deadline := time.Now().Add(timeout)
 	for {
 		resp, err := client.Get(in.statsURL)
@@ -388,6 +406,8 @@ func (s *server) serves(cfg config, sc *scenario) (ok bool, why string) {
 		return false, ""
 	case sc.mode == modeBroadcast && s.broadcast == noBroadcast:
 		return false, "no broadcast endpoint"
+	case sc.tls && !s.tls:
+		return false, "no TLS listener (its reader waits on the raw socket)"
 	}
 	return true, ""
 }

@@ -42,6 +42,8 @@ func writeSVG(w io.Writer, rep *report) {
 		switch sr.Mode {
 		case string(modeBroadcast), string(modeFanout):
 			unit = "deliveries/s"
+		case string(modeStorm):
+			unit = "handshakes/s"
 		case string(modeIdle):
 			unit = "KiB of RSS per connection, lower is better"
 			format = func(v float64) string { return fmt.Sprintf("%.2f KiB", v/1024) }

@@ -4,6 +4,7 @@
 package cli
 
 import (
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -48,6 +49,8 @@ func Run(name string, separateStats bool, newServer func() Server) {
 		statsAddr = flag.String("stats-addr", "", "listen address of the /debug/vars endpoint (default: the port of -addr plus 1000)")
 	}
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this `file` until the server stops")
+	certFile := flag.String("tls-cert", "", "TLS certificate `file` (PEM); with -tls-key, -addr serves TLS (wss://, and https:// for a stats endpoint on it)")
+	keyFile := flag.String("tls-key", "", "TLS private key `file` (PEM)")
 	flag.Parse()
 	if *cpuprofile != "" {
 		stop, err := startCPUProfile(*cpuprofile)
@@ -61,6 +64,13 @@ func Run(name string, separateStats bool, newServer func() Server) {
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		log.Fatal(err)
+	}
+	if *certFile != "" || *keyFile != "" {
+		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}})
 	}
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()

@@ -4,16 +4,16 @@
 package stats
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"runtime"
 	"runtime/debug"
 	"strconv"
 	"time"
+
+	"github.com/wsactor/wsactor/internal/procmem"
 )
 
 // Path is the URL path of the stats endpoint.
@@ -22,6 +22,7 @@ const Path = "/debug/vars"
 // Vars is the JSON object served at Path. Every field is a top-level number.
 type Vars struct {
 	RSSBytes        int64 `json:"rss_bytes"`
+	RSSPeakBytes    int64 `json:"rss_peak_bytes"` // VmHWM: the peak so far
 	HeapInuseBytes  int64 `json:"heap_inuse_bytes"`
 	StackInuseBytes int64 `json:"stack_inuse_bytes"`
 	Goroutines      int64 `json:"goroutines"`
@@ -53,6 +54,7 @@ func Read(gc bool, src Source) Vars {
 	runtime.ReadMemStats(&ms)
 	v := Vars{
 		RSSBytes:        RSS(),
+		RSSPeakBytes:    procmem.Peak(),
 		HeapInuseBytes:  int64(ms.HeapInuse),
 		StackInuseBytes: int64(ms.StackInuse),
 		Goroutines:      int64(runtime.NumGoroutine()),
@@ -65,24 +67,9 @@ func Read(gc bool, src Source) Vars {
 	return v
 }
 
-// RSS returns the resident set size of the process in bytes, read from
-// /proc/self/statm (resident pages times the page size), or -1 where that
-// file cannot be read.
-func RSS() int64 {
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		return -1
-	}
-	f := bytes.Fields(b)
-	if len(f) < 2 {
-		return -1
-	}
-	pages, err := strconv.ParseInt(string(f[1]), 10, 64)
-	if err != nil {
-		return -1
-	}
-	return pages * int64(os.Getpagesize())
-}
+// RSS returns the resident set size of the process in bytes, or -1 where
+// it cannot be read.
+func RSS() int64 { return procmem.RSS() }
 
 // Handler serves Vars as JSON, with the counts of src. The query ?gc=1
 // collects garbage before measuring.

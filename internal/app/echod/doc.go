@@ -29,9 +29,17 @@
 // (expvar's JSON with the Server's metrics and the process's memory
 // figures) and, with Config.Broadcast, /broadcast. See Server.Handler.
 //
+// Serve accepts plain HTTP/1.1 on its own loop (front.go): it reads each
+// request head itself and accepts a WebSocket upgrade on a WebSocket route
+// with session.AcceptConnBuffered, without net/http's goroutine and
+// buffers; every other request goes, with the bytes read, to net/http's
+// server, which answers it as Handler does. With a certificate, Serve
+// serves TLS through net/http alone.
+//
 // Serve bounds what a client can hold before its handshake: the request
 // headers must arrive within the handshake timeout, counted from the
-// accept, and fit in MaxHeaderBytes. Limits on frames and messages are the
+// accept (for a head over 4 KiB, from when net/http takes it), and fit in
+// MaxHeaderBytes. Limits on frames and messages are the
 // session's: a frame over Config.MaxMessage is refused with 1009 from its
 // header, before anything is allocated for it. So are the bounds in time: a
 // message must keep a minimum rate once begun (Config.MessageTimeout and

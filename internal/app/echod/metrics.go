@@ -5,11 +5,12 @@ import (
 	"expvar"
 	"fmt"
 	"net/http"
-	"os"
 	"runtime"
 	"runtime/debug"
 	"strconv"
 	"sync/atomic"
+
+	"github.com/wsactor/wsactor/internal/procmem"
 )
 
 // counters are one session's message counts. Only the session's reader
@@ -121,7 +122,7 @@ func (s *Server) Publish() {
 
 // topLevel are the process figures served beside the metrics, under the
 // names the benchmark harness reads.
-var topLevel = []string{"rss_bytes", "heap_inuse_bytes", "stack_inuse_bytes", "goroutines", "conns"}
+var topLevel = []string{"rss_bytes", "rss_peak_bytes", "heap_inuse_bytes", "stack_inuse_bytes", "goroutines", "conns"}
 
 // serveVars serves expvar's JSON document: the globally published
 // variables (cmdline, memstats, ...), the Server's metrics, and the process
@@ -154,7 +155,8 @@ func (s *Server) serveVars(w http.ResponseWriter, r *http.Request) {
 	for _, nv := range s.m.vars {
 		put(nv.name, nv.v.String())
 	}
-	put("rss_bytes", strconv.FormatInt(rss(), 10))
+	put("rss_bytes", strconv.FormatInt(procmem.RSS(), 10))
+	put("rss_peak_bytes", strconv.FormatInt(procmem.Peak(), 10))
 	put("heap_inuse_bytes", strconv.FormatUint(ms.HeapInuse, 10))
 	put("stack_inuse_bytes", strconv.FormatUint(ms.StackInuse, 10))
 	put("goroutines", strconv.Itoa(runtime.NumGoroutine()))
@@ -180,22 +182,4 @@ func (s *Server) ownsName(name string) bool {
 		}
 	}
 	return false
-}
-
-// rss returns the process's resident set size from /proc/self/statm
-// (resident pages times the page size), or -1 where it cannot be read.
-func rss() int64 {
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		return -1
-	}
-	f := bytes.Fields(b)
-	if len(f) < 2 {
-		return -1
-	}
-	pages, err := strconv.ParseInt(string(f[1]), 10, 64)
-	if err != nil {
-		return -1
-	}
-	return pages * int64(os.Getpagesize())
 }

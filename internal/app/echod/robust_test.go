@@ -397,7 +397,7 @@ func TestAbandoned(t *testing.T) {
 			for _, r := range conns {
 				r.nc.Close()
 			}
-			if err := goleak.Find(baseline, goleak.IgnoreAnyFunction("net/http.(*Server).Serve")); err != nil {
+			if err := goleak.Find(baseline, goleak.IgnoreAnyFunction("net/http.(*Server).Serve"), goleak.IgnoreAnyFunction("github.com/wsactor/wsactor/internal/app/echod.(*front).serve"), goleak.IgnoreAnyFunction("github.com/wsactor/wsactor/internal/app/echod.(*front).acceptLoop")); err != nil {
 				t.Errorf("goroutines left after %d sessions ended: %v", n, err)
 			}
 			v := stats(t, s)

@@ -39,6 +39,7 @@ type Server struct {
 	forced   bool          // Shutdown's deadline passed
 	changed  chan struct{} // closed when the set of sessions changes, for waiters
 	servers  []*http.Server
+	fronts   []*front // Serve's, for plain HTTP/1.1
 }
 
 // goingAway is what Shutdown sends every session.
@@ -255,9 +256,12 @@ func (s *Server) waitIdle(ctx context.Context) error {
 }
 
 // Serve serves the Handler on ln until Shutdown, with TLS when
-// Config.CertFile and KeyFile are set. Reading a request's headers is bounded
-// by the handshake timeout from the moment the connection is accepted, and
-// the headers by MaxHeaderBytes (431 beyond). It returns
+// Config.CertFile and KeyFile are set; without, WebSocket upgrades are
+// accepted by the front (front.go) and the rest served by net/http. Reading
+// a request's headers is bounded by the handshake timeout from the moment
+// the connection is accepted (for a head longer than the front's 4 KiB,
+// from when net/http takes it over), and the headers by MaxHeaderBytes
+// (431 beyond). It returns
 // http.ErrServerClosed after Shutdown, or the error that stopped it.
 func (s *Server) Serve(ln net.Listener) error {
 	hs := &http.Server{
@@ -278,7 +282,11 @@ func (s *Server) Serve(ln net.Listener) error {
 	if s.cfg.CertFile != "" || s.cfg.KeyFile != "" {
 		return hs.ServeTLS(ln, s.cfg.CertFile, s.cfg.KeyFile)
 	}
-	return hs.Serve(ln)
+	f := newFront(s, ln, hs)
+	s.mu.Lock()
+	s.fronts = append(s.fronts, f)
+	s.mu.Unlock()
+	return f.serve()
 }
 
 // Shutdown stops the Server: it stops accepting (Serve's listeners close,

@@ -28,7 +28,15 @@ const (
 	// member that reads), Silent members that never read, and measures the
 	// deliveries, the losses and the server's memory over time.
 	ModeFanout Mode = "fanout"
+	// ModeStorm dials every connection as fast as DialConcurrency allows
+	// (a reconnection storm), sends nothing, and measures the handshakes
+	// per second and the server's memory: at its peak, Hold after the
+	// storm without a garbage collection, and after one.
+	ModeStorm Mode = "storm"
 )
+
+// holds reports whether m holds its connections without sending.
+func (m Mode) holds() bool { return m == ModeIdle || m == ModeStorm }
 
 // Proto is the wire protocol.
 type Proto string
@@ -62,7 +70,7 @@ type Config struct {
 	// publisher, the first member, dials URLs[0]. URL must be URLs[0].
 	URLs            []string
 	Proto           Proto         // ProtoWS or ProtoTCP
-	Mode            Mode          // ModeEcho, ModeIdle or ModeBroadcast
+	Mode            Mode          // ModeEcho, ModeIdle, ModeBroadcast, ModeFanout or ModeStorm
 	Conns           int           // connections to open
 	Inflight        int           // messages outstanding per sending connection
 	Size            int           // payload bytes per message
@@ -74,7 +82,10 @@ type Config struct {
 	Ramp            time.Duration // spread the dials over this time; 0 dials at once
 	DialConcurrency int           // dials and handshakes at once
 	DialTimeout     time.Duration // bound on one dial and handshake
-	Hold            time.Duration // ModeIdle: how long to hold the connections
+	Hold            time.Duration // ModeIdle, ModeStorm: how long to hold the connections before the stats
+	Ping            bool          // ModeStorm: after the stats, ping every connection once and time its pong
+	PingDelay       time.Duration // ModeStorm: wait this long after the stats before the pings
+	Sources         []string      // local IP addresses to dial from, one connection after another; none: the system's choice
 	Silent          int           // ModeFanout: members that never read
 	Rate            float64       // ModeFanout: messages the publisher sends per second, within the window; 0 is as fast as the window allows
 	Sample          time.Duration // ModeFanout: interval of the server stats samples; 0 takes none
@@ -116,9 +127,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	switch c.Mode {
-	case ModeEcho, ModeIdle, ModeBroadcast, ModeFanout:
+	case ModeEcho, ModeIdle, ModeBroadcast, ModeFanout, ModeStorm:
 	default:
-		return fmt.Errorf("-mode %q: want echo, idle, broadcast or fanout", c.Mode)
+		return fmt.Errorf("-mode %q: want echo, idle, broadcast, fanout or storm", c.Mode)
 	}
 	switch {
 	case c.Conns < 1:
@@ -145,6 +156,12 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("-sample %v: want 0 or more", c.Sample)
 	case c.Silent < 0 || c.Silent > 0 && c.Silent >= c.Conns:
 		return fmt.Errorf("-silent %d: want 0 to -c minus 1 (%d)", c.Silent, c.Conns-1)
+	case c.Ping && c.Mode != ModeStorm:
+		return errors.New("-ping: only with -mode storm")
+	case c.Ping && c.Proto != ProtoWS:
+		return errors.New("-ping: only with -proto ws")
+	case c.PingDelay < 0 || c.PingDelay > 0 && !c.Ping:
+		return fmt.Errorf("-ping-delay %v: 0 or more, with -ping", c.PingDelay)
 	case c.Silent > 0 && c.Mode != ModeFanout:
 		return fmt.Errorf("-silent %d: only with -mode fanout", c.Silent)
 	case c.Rate < 0 || c.Rate > 0 && c.Mode != ModeFanout:
@@ -156,11 +173,16 @@ func (c *Config) Validate() error {
 	if c.Mode == ModeBroadcast || c.Mode == ModeFanout {
 		senders = 1
 	}
-	if c.Mode != ModeIdle {
+	if !c.Mode.holds() {
 		per := 2 * int64(c.Inflight) * int64(c.Size+maxHeaderLen)
 		if senders*per > maxPrebuilt {
 			return fmt.Errorf("-c %d × -inflight %d × -size %d needs more than %d MiB of pre-encoded frames",
 				c.Conns, c.Inflight, c.Size, maxPrebuilt>>20)
+		}
+	}
+	for _, a := range c.Sources {
+		if net.ParseIP(a) == nil {
+			return fmt.Errorf("-source %q: want IP addresses", a)
 		}
 	}
 	if c.StatsURL != "" {

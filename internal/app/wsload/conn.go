@@ -73,6 +73,9 @@ type conn struct {
 	broken    bool // the socket failed: no closing handshake
 	done      bool // drained: nothing more is expected
 
+	pingAt int64        // storm: when our ping went out, on the run's clock
+	rtt    atomic.Int64 // storm: its round trip to the pong, in ns; 0 before
+
 	hist     *Hist
 	msgs     int64 // measured messages echoed intact
 	lastRecv int64 // when the last of them (or, receiving only, of any message) arrived
@@ -133,16 +136,23 @@ func (c *conn) dial(ctx context.Context) ([]byte, error) {
 	}
 	defer func() { <-r.dialSem }()
 
+	nd := net.Dialer{Timeout: r.cfg.DialTimeout}
+	if len(r.sources) > 0 {
+		nd.LocalAddr = r.sources[c.id%len(r.sources)]
+	}
 	if r.tcp {
-		d := net.Dialer{Timeout: r.cfg.DialTimeout}
-		nc, err := d.DialContext(ctx, "tcp", r.addr)
+		nc, err := nd.DialContext(ctx, "tcp", r.addr)
 		if err != nil {
 			return nil, err
 		}
 		c.nc = nc
 		return nil, nil
 	}
-	nc, br, _, err := r.wsDialer.Dial(ctx, r.cfg.URL)
+	wd := r.wsDialer
+	if nd.LocalAddr != nil {
+		wd.NetDial = nd.DialContext
+	}
+	nc, br, _, err := wd.Dial(ctx, r.cfg.URL)
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +175,7 @@ func (c *conn) prepare() {
 	m := rand.Uint32()
 	c.mask = [4]byte{byte(m), byte(m >> 8), byte(m >> 16), byte(m >> 24)}
 	c.out = make([]byte, 0, 2*(maxHeaderLen+maxControlPayload))
-	if r.cfg.Mode == ModeIdle {
+	if r.cfg.Mode.holds() {
 		c.rbuf = make([]byte, idleReadBufSize)
 		c.finishDrain()
 		return
@@ -269,6 +279,13 @@ func (c *conn) loop(initial []byte) bool {
 // whether it is time to close.
 func (c *conn) checkPhase() bool {
 	r := c.r
+	if r.pingNow.Load() && c.pingAt == 0 && !c.broken && !c.closing {
+		c.pingAt = r.now()
+		if _, err := c.nc.Write(appendClientFrame(c.out[:0], OpPing, []byte("storm"), c.mask)); err != nil {
+			c.fail(err)
+			return true
+		}
+	}
 	ph := r.phase.Load()
 	if !c.done {
 		switch {
@@ -477,6 +494,12 @@ func (c *conn) control(op ws.OpCode, payload []byte, first, last bool) bool {
 	case OpPing:
 		if !c.closing {
 			c.out = appendClientFrame(c.out, OpPong, p, c.mask)
+		}
+	case OpPong:
+		if c.pingAt != 0 && c.rtt.Load() == 0 {
+			c.rtt.Store(max(c.r.now()-c.pingAt, 1))
+			c.r.pongs.Add(1)
+			c.r.wake()
 		}
 	case OpClose:
 		c.closeRecv = true

@@ -38,6 +38,13 @@
 // NATS), and it measures the time from publishing a message to its receipt
 // by the last member.
 //
+// The storm mode (ModeStorm, storm.go) only dials: the handshakes per
+// second over the time from the first dial to the last handshake, the
+// server's memory at its peak, Hold after the storm without a garbage
+// collection and after one; with Ping every connection then pings once,
+// all at once, and the close of them all is timed. Sources spreads the
+// connections over local addresses, for more than one address has ports.
+//
 // Run returns a Result, whose JSON form is the interface with the bench
 // orchestrator.
 package wsload

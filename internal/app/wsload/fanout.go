@@ -297,6 +297,9 @@ func runFanout(ctx context.Context, cfg Config, res *Result) error {
 	f.endSeq.Store(math.MaxInt64)
 
 	transport := &http.Transport{DisableKeepAlives: true}
+	if cfg.Insecure {
+		transport.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} // an https stats endpoint with the server's certificate
+	}
 	defer transport.CloseIdleConnections()
 	client := &http.Client{Transport: transport}
 	if cfg.StatsURL != "" {

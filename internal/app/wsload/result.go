@@ -45,6 +45,7 @@ type Result struct {
 	ServerBefore *ServerStats  `json:"server_before,omitempty"`
 	Idle         *IdleResult   `json:"idle,omitempty"`
 	Fanout       *FanoutResult `json:"fanout,omitempty"`
+	Storm        *StormResult  `json:"storm,omitempty"`
 
 	DeliveriesPerS float64 `json:"deliveries_per_s,omitempty"`
 
@@ -102,6 +103,19 @@ func (r *Result) WriteSummary(w io.Writer) {
 			printPer(w, "heap", r.Idle.HeapPerConnBytes)
 			printPer(w, "stack", r.Idle.StackPerConnBytes)
 			fmt.Fprintln(w)
+		}
+	case ModeStorm:
+		if st := r.Storm; st != nil {
+			fmt.Fprintf(w, "storm    %d connections in %.2f s: %.0f handshakes/s\n", st.Conns, st.StormS, st.HandshakesPerS)
+			fmt.Fprintf(w, "rss      per connection:")
+			printPer(w, "peak", st.PeakPerConnBytes)
+			printPer(w, fmt.Sprintf("%.0fs after, no GC", st.HoldS), st.AfterPerConnBytes)
+			printPer(w, "after GC", st.GCPerConnBytes)
+			fmt.Fprintln(w)
+			if l := st.PingUS; l != nil {
+				fmt.Fprintf(w, "ping     %d of %d pongs: p50 %s  p99 %s  max %s\n", st.Pongs, st.Conns, fmtUS(l.P50), fmtUS(l.P99), fmtUS(l.Max))
+			}
+			fmt.Fprintf(w, "close    %d connections closed in %.2f s\n", st.Conns, st.CloseS)
 		}
 	default:
 		fmt.Fprintf(w, "msgs     %d in %.2f s: %.0f msgs/s, %.1f MB/s\n",

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -63,7 +64,13 @@ type runner struct {
 	ready   sync.WaitGroup // every open conn has encoded its window
 	start   chan struct{}  // closed when the load begins
 	dialSem chan struct{}
-	poke    chan struct{} // wakes the coordinator; never blocks a sender
+	sources []net.Addr // Config.Sources
+
+	// Storm.
+	pingNow    atomic.Bool  // every connection pings once
+	pongs      atomic.Int64 // pongs to those pings
+	closeStart time.Time
+	poke       chan struct{} // wakes the coordinator; never blocks a sender
 
 	// Set by load for collect.
 	loaded       bool
@@ -103,6 +110,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		r.op = OpText
 	}
 	r.wsDialer = ws.Dialer{Timeout: cfg.DialTimeout}
+	for _, a := range cfg.Sources {
+		r.sources = append(r.sources, &net.TCPAddr{IP: net.ParseIP(a)})
+	}
 	if cfg.Insecure {
 		r.wsDialer.TLSConfig = &tls.Config{InsecureSkipVerify: true}
 	}
@@ -134,6 +144,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return res, runFanout(ctx, cfg, res)
 	}
 	transport := &http.Transport{DisableKeepAlives: true}
+	if cfg.Insecure {
+		transport.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} // an https stats endpoint with the server's certificate
+	}
 	defer transport.CloseIdleConnections()
 	client := &http.Client{Transport: transport}
 	if cfg.StatsURL != "" {
@@ -157,6 +170,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	stopProgress := r.startProgress()
 
 	r.dialed.Wait()
+	stormTime := time.Since(r.base)
 	var err error
 	switch {
 	case r.up.Load() == 0:
@@ -167,14 +181,20 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	case cfg.Mode == ModeIdle:
 		r.assignRoles()
 		err = r.idle(ctx, client, res)
+	case cfg.Mode == ModeStorm:
+		r.assignRoles()
+		err = r.storm(ctx, client, res, stormTime)
 	default:
 		r.assignRoles()
 		err = r.load(ctx, client, res)
 	}
 	wg.Wait()
+	if res.Storm != nil && !r.closeStart.IsZero() {
+		res.Storm.CloseS = time.Since(r.closeStart).Seconds()
+	}
 	stopProgress()
 	r.collect(res)
-	if err == nil && cfg.Mode != ModeIdle && res.Messages == 0 {
+	if err == nil && !cfg.Mode.holds() && res.Messages == 0 {
 		err = ErrNothingMeasured
 	}
 	if n := r.dialErrs.Load(); n > 0 {
@@ -215,7 +235,7 @@ func (r *runner) idle(ctx context.Context, client *http.Client, res *Result) err
 // large windows takes time that must not count as load.
 func (r *runner) assignRoles() {
 	for _, c := range r.conns {
-		if c.nc == nil || r.cfg.Mode == ModeIdle {
+		if c.nc == nil || r.cfg.Mode.holds() {
 			continue
 		}
 		c.sending = true

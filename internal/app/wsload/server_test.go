@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -22,7 +23,15 @@ type testServer struct {
 	wg    sync.WaitGroup
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
-	open  atomic.Int64 // connections being served
+	from  map[string]int // connections accepted, by the client's IP address
+	open  atomic.Int64   // connections being served
+}
+
+// sources returns how many connections came from each client address.
+func (s *testServer) sources() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.from)
 }
 
 func startServer(t *testing.T, serve func(net.Conn)) *testServer {
@@ -34,7 +43,7 @@ func startServer(t *testing.T, serve func(net.Conn)) *testServer {
 			err,
 		)
 	}
-	s := &testServer{ln: ln, conns: map[net.Conn]struct{}{}}
+	s := &testServer{ln: ln, conns: map[net.Conn]struct{}{}, from: map[string]int{}}
 	s.wg.Go(func() {
 		for {
 			c, err := ln.Accept()
@@ -43,6 +52,7 @@ func startServer(t *testing.T, serve func(net.Conn)) *testServer {
 			}
 			s.mu.Lock()
 			s.conns[c] = struct{}{}
+			s.from[c.RemoteAddr().(*net.TCPAddr).IP.String()]++
 			s.mu.Unlock()
 			s.open.Add(1)
 			s.wg.Go(func() {

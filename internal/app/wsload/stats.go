@@ -14,7 +14,9 @@ import (
 // ServerStats is what the server's stats endpoint said about itself. A field
 // is nil when the endpoint did not report it.
 type ServerStats struct {
-	RSSBytes        *int64 `json:"rss_bytes,omitempty"`
+	RSSBytes *int64 `json:"rss_bytes,omitempty"`
+	// RSSPeakBytes is the process's peak RSS so far (VmHWM).
+	RSSPeakBytes    *int64 `json:"rss_peak_bytes,omitempty"`
 	HeapInuseBytes  *int64 `json:"heap_inuse_bytes,omitempty"`
 	StackInuseBytes *int64 `json:"stack_inuse_bytes,omitempty"`
 	Goroutines      *int64 `json:"goroutines,omitempty"`
@@ -80,6 +82,7 @@ func parseStats(body []byte) (*ServerStats, error) {
 	var st ServerStats
 	for key, dst := range map[string]**int64{
 		"rss_bytes":         &st.RSSBytes,
+		"rss_peak_bytes":    &st.RSSPeakBytes,
 		"heap_inuse_bytes":  &st.HeapInuseBytes,
 		"stack_inuse_bytes": &st.StackInuseBytes,
 		"goroutines":        &st.Goroutines,
