@@ -35,6 +35,7 @@ type record struct {
 	pm       *PreparedMessage
 	cast     *cast // a cast's broadcast; the last of a command's holds its reference
 	bytes    int64 // a cast command's payload bytes, on its last record
+	encoded  bool  // p is whole encoded frames (a cast's slab)
 	reply    chan<- Completion
 }
 
@@ -66,6 +67,8 @@ func (s *Session) acquire() *scratch {
 func (s *Session) queue(r record) {
 	sc := s.acquire()
 	switch {
+	case r.encoded:
+		sc.batch.AddEncoded(r.p)
 	case r.stream != 0:
 		var rsv byte
 		if r.rsv1 {

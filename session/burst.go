@@ -2,9 +2,10 @@ package session
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/gobwas/ws"
-	"sync/atomic"
+	"github.com/wsactor/wsactor/internal/bufpool"
 )
 
 // A broadcast made from a handler (Options.OnMessage) is batched with the
@@ -132,25 +133,54 @@ const castSize = heldMessages
 // pms[i] only after taking a command whose range covers i from its
 // mailbox, under the lock that the publisher held when it made the range
 // cover i: no other synchronization is needed.
+//
+// The plain frames of small broadcasts are also copied back to back into
+// the cast's slab, once: a member without compression writes a run of
+// them as one buffer (one iovec, as the TCP fan-out writes a read), not a
+// record and a buffer per broadcast. The slab's slice never changes once
+// made (a member may be reading it); the publisher writes only past what
+// any command covers.
 type cast struct {
 	refs atomic.Int32 // the publisher's, and one per member command
 	n    int
-	pms  [castSize]*PreparedMessage
+	used int // bytes of slab filled
+	slab []byte
+	// broadcast i's plain frame is slab[start[i]:end[i]];
+	// start[i] < 0 when it is not in the slab.
+	start, end [castSize]int32
+	pms        [castSize]*PreparedMessage
 }
+
+// castSlab is a cast's slab: what a burst holds (spanBytes and a read)
+// with room for the frames' headers.
+const castSlab = 128 << 10
+
+// slabFrameMax is the largest frame copied into the slab: a larger one is
+// written from its own buffer, where the copy would cost more than the
+// iovec it saves.
+const slabFrameMax = 8 << 10
 
 var casts = sync.Pool{New: func() any { return new(cast) }}
 
 func newCast() *cast {
 	c := casts.Get().(*cast)
 	c.refs.Store(1)
+	c.slab = bufpool.Get(castSlab)
 	return c
 }
 
 // add appends pm, taking a reference to it, and returns its index.
 func (c *cast) add(pm *PreparedMessage) int {
-	c.pms[c.n] = pm.retain()
+	i := c.n
+	c.pms[i] = pm.retain()
+	c.start[i] = -1
+	if f := pm.plain.Frame(); len(f) <= slabFrameMax && c.used+len(f) <= len(c.slab) {
+		c.start[i] = int32(c.used)
+		c.used += copy(c.slab[c.used:], f)
+		c.end[i] = int32(c.used)
+	}
 	c.n++
-	return c.n - 1
+	return i
 }
 
 // retain takes a reference for a member's command: the publisher holds its
@@ -169,7 +199,9 @@ func (c *cast) release() {
 			c.pms[i].release()
 			c.pms[i] = nil
 		}
-		c.n = 0
+		c.n, c.used = 0, 0
+		bufpool.Put(c.slab)
+		c.slab = nil
 		casts.Put(c)
 	case n < 0:
 		panic("session: cast released too often")
@@ -230,12 +262,24 @@ func (s *Session) writeCast(c *cast, i int, size int64) error {
 // cast, so that whichever way the records end (written, canceled, the
 // session's end) the command is settled once.
 func (s *Session) onCast(c *cmd) {
-	for i := c.from; i < c.to; i++ {
-		pm := c.cast.pms[i]
-		r := record{kind: KindWrite, op: ws.OpCode(pm.typ), id: c.id, pm: pm, cast: c.cast}
-		if i == c.to-1 {
+	k := c.cast
+	for i := int(c.from); i < int(c.to); {
+		pm := k.pms[i]
+		r := record{kind: KindWrite, op: ws.OpCode(pm.typ), id: c.id, cast: k}
+		j := i + 1
+		if k.start[i] >= 0 && !s.deflate {
+			// A run of plain frames back to back in the slab: one buffer.
+			for j < int(c.to) && k.start[j] == k.end[j-1] {
+				j++
+			}
+			r.p, r.encoded = k.slab[k.start[i]:k.end[j-1]], true
+		} else {
+			r.pm = pm
+		}
+		if j == int(c.to) {
 			r.admitted, r.bytes = c.admitted, c.bytes
 		}
 		s.queue(r)
+		i = j
 	}
 }
