@@ -32,7 +32,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/wsactor/wsactor/internal/wsload"
+	"github.com/wsactor/wsactor/internal/app/wsload"
 )
 
 func main() {
