@@ -11,7 +11,7 @@ import (
 
 // deflateHeader is both our offer (a client's) and our answer (a
 // server's): deflateParams, no context takeover either way.
-const deflateHeader = "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+const deflateHeader = "permessage-deflate;server_no_context_takeover;client_no_context_takeover" // as gobwas/ws writes it over HTTP/1.1
 
 // offersDeflate reports whether one of the offers in a
 // Sec-WebSocket-Extensions header can be accepted as deflateParams, as

@@ -96,7 +96,10 @@ func New(cfg Config) *Server {
 //     garbage collection
 //
 // The echo endpoint comes first: a Path that names another route hides it.
-func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
+//
+// Over HTTP/2 the WebSocket endpoints take RFC 8441's extended CONNECT;
+// session.Handler keeps each stream for its session (http2.go).
+func (s *Server) Handler() http.Handler { return session.Handler(http.HandlerFunc(s.serveHTTP)) }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	switch p := r.URL.Path; {
@@ -167,6 +170,7 @@ func (s *Server) serveSession(w http.ResponseWriter, r *http.Request, opts *sess
 		s.log.Debug("handshake failed", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
 		return
 	}
+	s.countProtocol(r)
 	s.register(ss, broadcast, start)
 }
 
@@ -255,7 +259,8 @@ func (s *Server) waitIdle(ctx context.Context) error {
 }
 
 // Serve serves the Handler on ln until Shutdown, with TLS when
-// Config.CertFile and KeyFile are set. Reading a request's headers is bounded
+// Config.CertFile and KeyFile are set (HTTP/2 and HTTP/1.1 by ALPN), else
+// HTTP/1.1 and, with Config.H2C, cleartext HTTP/2. Reading a request's headers is bounded
 // by the handshake timeout from the moment the connection is accepted, and
 // the headers by MaxHeaderBytes (431 beyond). It returns
 // http.ErrServerClosed after Shutdown, or the error that stopped it.
@@ -266,6 +271,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		IdleTimeout:       s.cfg.IdleTimeout,
 		MaxHeaderBytes:    MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		Protocols:         s.protocols(),
 	}
 	s.mu.Lock()
 	if s.draining {
