@@ -142,6 +142,11 @@ func (c *conn) dial(ctx context.Context) ([]byte, error) {
 		c.nc = nc
 		return nil, nil
 	}
+	if r.h2 != nil {
+		nc, err := r.h2.dial(ctx, c.id)
+		c.nc = nc
+		return nil, err
+	}
 	nc, br, _, err := r.wsDialer.Dial(ctx, r.cfg.URL)
 	if err != nil {
 		return nil, err
