@@ -108,6 +108,7 @@ func wsloadArgs(cfg config, sc *scenario, in *instance, label, jsonPath string) 
 		"-quiet",
 		"-label", label,
 	}
+	args = append(args, in.srv.loadArgs...)
 	if sc.mode == modeIdle {
 		return append(args, "-hold", cfg.hold.String())
 	}
