@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gobwas/ws"
 	_ "github.com/wsactor/wsactor/xconnect" // RFC 8441 on in net/http's server
 )
 
@@ -471,5 +473,93 @@ func TestHTTP2WriteTimeout(t *testing.T) {
 			t.Fatal("no session")
 		case <-time.After(time.Millisecond):
 		}
+	}
+}
+
+// rawStream opens an extended CONNECT by hand and returns what the server
+// sends and a writer for what the client sends.
+func rawStream(t *testing.T, url string, pool *HTTP2) (io.Reader, *io.PipeWriter) {
+	t.Helper()
+	pr, pw := io.Pipe()
+	t.Cleanup(func() { pw.Close() })
+	req, _ := http.NewRequest(http.MethodConnect, "http"+strings.TrimPrefix(url, "ws"), pr)
+	req.Header.Set(":protocol", "websocket")
+	req.Header.Set("Sec-WebSocket-Version", "13")
+	resp, err := pool.roundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("extended CONNECT: %s", resp.Status)
+	}
+	return resp.Body, pw
+}
+
+// TestHTTP2KeepAlive: over a stream the session's own timers keep the
+// idle timeout: a ping at half of it, then close 1001 and the end of the
+// stream, for a peer that answers nothing.
+func TestHTTP2KeepAlive(t *testing.T) {
+	so := new(sessionsOf)
+	t.Cleanup(func() { so.end(t) })
+	opts := testOptions()
+	opts.IdleTimeout = 300 * time.Millisecond
+	url, pool, _ := h2Server(t, false, Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s, err := Accept(w, r, opts); err == nil {
+			so.add(t, s)
+		}
+	})))
+	body, _ := rawStream(t, url, pool)
+	var ops []string
+	for {
+		h, err := ws.ReadHeader(body)
+		if err != nil {
+			if err != io.EOF {
+				t.Fatalf("after %v: %v, want the end of the stream", ops, err)
+			}
+			break
+		}
+		p := make([]byte, h.Length)
+		if _, err := io.ReadFull(body, p); err != nil {
+			t.Fatal(err)
+		}
+		switch h.OpCode {
+		case ws.OpPing:
+			ops = append(ops, "ping")
+		case ws.OpClose:
+			ops = append(ops, fmt.Sprintf("close %d", binary.BigEndian.Uint16(p)))
+		default:
+			ops = append(ops, fmt.Sprintf("opcode %d", h.OpCode))
+		}
+	}
+	if strings.Join(ops, ", ") != "ping, close 1001" {
+		t.Fatalf("the server sent %v, want a ping then close 1001", ops)
+	}
+	so.mu.Lock()
+	s := so.ss[0]
+	so.mu.Unlock()
+	if err := awaitDone(t, s); !errors.Is(err, ErrIdleTimeout) {
+		t.Fatalf("ended with %v, want ErrIdleTimeout", err)
+	}
+}
+
+// TestHTTP2CancelTerminal: Cancel(Terminal) ends a session over a stream
+// at once; the client sees the stream end.
+func TestHTTP2CancelTerminal(t *testing.T) {
+	accepted := make(chan *Session, 1)
+	url, pool, _ := h2Server(t, false, Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s, err := Accept(w, r, testOptions()); err == nil {
+			accepted <- s
+		}
+	})))
+	opts := testOptions()
+	opts.HTTP2 = pool
+	c := dialSession(t, url, opts)
+	s := <-accepted
+	if err := s.CloseNow(); err != nil {
+		t.Fatalf("CloseNow: %v", err)
+	}
+	if err := awaitDone(t, c); CloseCode(err) != 1006 {
+		t.Fatalf("the client ended with %v, want the stream's end (1006)", err)
 	}
 }
