@@ -563,3 +563,30 @@ func TestHTTP2CancelTerminal(t *testing.T) {
 		t.Fatalf("the client ended with %v, want the stream's end (1006)", err)
 	}
 }
+
+// hiding wraps a ResponseWriter without Unwrap, as some middleware does.
+type hiding struct{ http.ResponseWriter }
+
+// TestHTTP2HiddenWriter: a ResponseWriter whose wrapper hides the stream's
+// deadlines is refused at Accept, since nothing could stop a blocked
+// write: loud, not a goroutine stuck forever.
+func TestHTTP2HiddenWriter(t *testing.T) {
+	errc := make(chan error, 1)
+	url, pool, _ := h2Server(t, false, Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, err := Accept(hiding{w}, r, testOptions())
+		if s != nil {
+			s.CloseNow()
+		}
+		errc <- err
+	})))
+	opts := testOptions()
+	opts.HTTP2 = pool
+	_, err := Dial(context.Background(), url, opts)
+	var he *HandshakeError
+	if !errors.As(err, &he) || he.Response == nil || he.Response.StatusCode != http.StatusInternalServerError {
+		t.Fatalf("Dial: %v, want a 500", err)
+	}
+	if err := <-errc; !errors.Is(err, ErrHandshake) || !strings.Contains(err.Error(), "Unwrap") {
+		t.Fatalf("Accept: %v, want a handshake error naming Unwrap", err)
+	}
+}

@@ -134,9 +134,16 @@ func acceptStream(w http.ResponseWriter, r *http.Request, opts *Options) (*Sessi
 		h.Set("Sec-WebSocket-Extensions", deflateHeader)
 	}
 	// The server's ReadTimeout and WriteTimeout would reset the stream
-	// mid-session: the session keeps its own timeouts.
+	// mid-session: the session keeps its own timeouts. Without the
+	// stream's deadlines (a wrapper of the ResponseWriter that hides
+	// them: it needs an Unwrap method), nothing could stop a write that
+	// the peer blocks: refused.
 	rc.SetReadDeadline(time.Time{})
-	rc.SetWriteDeadline(time.Time{})
+	if err := rc.SetWriteDeadline(time.Time{}); err != nil {
+		c.Close()
+		http.Error(w, "the server cannot serve this WebSocket over HTTP/2", http.StatusInternalServerError)
+		return nil, fmt.Errorf("%w: the ResponseWriter hides its stream's deadlines (give its wrapper an Unwrap method): %w", ErrHandshake, err)
+	}
 	w.WriteHeader(http.StatusOK)
 	if err := c.Flush(); err != nil {
 		c.Close()
