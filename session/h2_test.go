@@ -433,6 +433,7 @@ func TestHTTP2WriteTimeout(t *testing.T) {
 	t.Cleanup(func() { so.end(t) })
 	opts := testOptions()
 	opts.WriteTimeout = 200 * time.Millisecond
+	accepted := make(chan *Session, 1)
 	url, pool, _ := h2Server(t, false, Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, err := Accept(w, r, opts)
 		if err != nil {
@@ -443,36 +444,17 @@ func TestHTTP2WriteTimeout(t *testing.T) {
 		for range 16 { // more than the client's 4 MiB window
 			s.WriteBinary(p, nil)
 		}
+		accepted <- s
 	})))
-	pr, pw := io.Pipe() // the client's side stays open, and silent
-	defer pw.Close()
-	req, _ := http.NewRequest(http.MethodConnect, "http"+strings.TrimPrefix(url, "ws"), pr)
-	req.Header.Set(":protocol", "websocket")
-	req.Header.Set("Sec-WebSocket-Version", "13")
-	resp, err := pool.roundTrip(req)
-	if err != nil {
-		t.Fatal(err)
+	rawStream(t, url, pool) // reads nothing, sends nothing
+	var s *Session
+	select {
+	case s = <-accepted:
+	case <-time.After(testTimeout):
+		t.Fatal("no session")
 	}
-	defer resp.Body.Close()
-	deadline := time.After(testTimeout)
-	for {
-		so.mu.Lock()
-		var s *Session
-		if len(so.ss) > 0 {
-			s = so.ss[0]
-		}
-		so.mu.Unlock()
-		if s != nil {
-			if err := awaitDone(t, s); !errors.Is(err, ErrWriteTimeout) {
-				t.Fatalf("ended with %v, want ErrWriteTimeout", err)
-			}
-			return
-		}
-		select {
-		case <-deadline:
-			t.Fatal("no session")
-		case <-time.After(time.Millisecond):
-		}
+	if err := awaitDone(t, s); !errors.Is(err, ErrWriteTimeout) {
+		t.Fatalf("ended with %v, want ErrWriteTimeout", err)
 	}
 }
 
