@@ -28,8 +28,9 @@ import (
 // made as needed. wss:// goes over TLS with ALPN h2; ws:// over cleartext
 // HTTP/2 with prior knowledge (h2c, for tests and for servers that speak
 // it behind a proxy). The server must allow extended CONNECT in its
-// SETTINGS, or Dial fails. The zero value is ready to use; an HTTP2 must
-// not be copied after its first use.
+// SETTINGS, or Dial fails. A connection stays open once its streams have
+// ended, for the next Dial, until CloseIdleConnections. The zero value is
+// ready to use; an HTTP2 must not be copied after its first use.
 type HTTP2 struct {
 	// TLSConfig is used for wss:// URLs, with NextProtos set to h2.
 	// Default: a zero tls.Config with the URL's host as ServerName.
