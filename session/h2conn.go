@@ -18,11 +18,6 @@ import (
 // stream.
 var errStreamReadDeadline = errors.New("session: read deadlines are not supported on an HTTP/2 stream")
 
-// streamQuietBuffer is the read buffer of a session over a stream while
-// its peer is quiet (its last read did not fill this much), unless
-// Options.ReadBufferSize is set.
-const streamQuietBuffer = 4 << 10
-
 // streamChunk is the most a stream's Write hands to HTTP/2 at once: the
 // write timeout counts from the last chunk that went out, as it counts from
 // the last progress on a socket.

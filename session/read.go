@@ -36,7 +36,6 @@ type reader struct {
 	nctrl  int
 	held   int32 // messages handed to the handler since the actor last ran
 	closed bool  // the peer's close frame came: drop whatever follows
-	busy   bool  // over a stream: the last read filled a small buffer
 }
 
 func (s *Session) readLoop() {
@@ -190,18 +189,8 @@ func (r *reader) read() ([]byte, error) {
 		r.size = int(min(need+codec.MaxHeaderLen, limit))
 	}
 	if r.s.raw == nil {
-		_, stream := r.s.conn.(*streamConn)
-		if stream && !r.busy && r.size == r.s.opts.readBufferSize() && r.s.opts.ReadBufferSize == 0 {
-			// A stream's reader waits holding its buffer (a stream cannot
-			// park): a small one while the peer is quiet, the full size
-			// while reads keep filling it (docs/decisions.md).
-			r.size = streamQuietBuffer
-		}
 		buf := bufpool.Get(r.size)
 		n, err := r.s.conn.Read(buf)
-		if stream {
-			r.busy = n == len(buf)
-		}
 		return buf[:n], err
 	}
 	err := r.s.raw.Read(r.fn)
