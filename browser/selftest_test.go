@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -23,6 +24,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/wsactor/wsactor/internal/app/echod"
+	_ "github.com/wsactor/wsactor/xconnect" // RFC 8441 in net/http's server
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -74,6 +76,8 @@ func TestSelfTest(t *testing.T) {
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
+		// The HTTP/2 run's daemon has a test certificate: trusted here.
+		chromedp.Flag("ignore-certificate-errors", true),
 		chromedp.UserDataDir(t.TempDir()),
 	)
 	// Cleanups run last first: the browser closes, then the allocator
@@ -96,17 +100,29 @@ func TestSelfTest(t *testing.T) {
 	t.Logf("browser: %s", product)
 	for _, compression := range []bool{false, true} {
 		t.Run(fmt.Sprintf("compression=%v", compression), func(t *testing.T) {
-			selfTest(t, browserCtx, product, &cdpErrs, compression)
+			selfTest(t, browserCtx, product, &cdpErrs, compression, false)
 		})
 	}
+	// The page over TLS HTTP/2: chromium opens the wss:// WebSocket inside
+	// the page's HTTP/2 connection (RFC 8441), and the daemon counts it
+	// as an HTTP/2 session.
+	t.Run("http2", func(t *testing.T) {
+		selfTest(t, browserCtx, product, &cdpErrs, true, true)
+	})
 }
 
 // selfTest runs /selftest in the browser against a daemon with or without
-// compression.
-func selfTest(t *testing.T, browserCtx context.Context, product string, cdpErrs *errorLog, compression bool) {
+// compression, over plain HTTP/1.1 or over TLS with HTTP/2.
+func selfTest(t *testing.T, browserCtx context.Context, product string, cdpErrs *errorLog, compression, h2 bool) {
 	logs := new(logRecorder)
 	srv := echod.New(echod.Config{Logger: slog.New(logs), Compression: compression})
-	ts := httptest.NewServer(srv.Handler())
+	ts := httptest.NewUnstartedServer(srv.Handler())
+	if h2 {
+		ts.EnableHTTP2 = true
+		ts.StartTLS()
+	} else {
+		ts.Start()
+	}
 	defer ts.Close()
 	err := chromedp.Do(browserCtx,
 		chromedp.Navigate(ts.URL+"/selftest"),
@@ -158,6 +174,14 @@ func selfTest(t *testing.T, browserCtx context.Context, product string, cdpErrs 
 		t.Errorf("extensions %q with compression off, want none", *res.Extensions)
 	}
 
+	proto := "http1"
+	if h2 {
+		proto = "http2"
+	}
+	if n := sessionsOver(t, srv, proto); n != 1 {
+		t.Errorf("the daemon counted %d sessions over %s, want 1 (sessions_by_protocol)", n, proto)
+	}
+
 	// Shutdown returns once every session has ended: then the daemon's
 	// side is all logged.
 	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -177,6 +201,20 @@ func selfTest(t *testing.T, browserCtx context.Context, product string, cdpErrs 
 	if e["messages_in"] != "3" || e["bytes_in"] != fmt.Sprint(textLen+256+1<<20) {
 		t.Errorf("the daemon counted %s messages, %s bytes; want 3, %d", e["messages_in"], e["bytes_in"], textLen+256+1<<20)
 	}
+}
+
+// sessionsOver reads the daemon's sessions_by_protocol count for proto.
+func sessionsOver(t *testing.T, srv *echod.Server, proto string) int {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/debug/vars", nil))
+	var vars struct {
+		ByProtocol map[string]int `json:"sessions_by_protocol"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &vars); err != nil {
+		t.Fatalf("/debug/vars: %v", err)
+	}
+	return vars.ByProtocol[proto]
 }
 
 // logRecorder is a slog.Handler that keeps the "session end" lines.

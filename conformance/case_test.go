@@ -334,8 +334,13 @@ func TestCaseTable(t *testing.T) {
 // TestConformance runs every case on its own connection, at most parallel
 // at once, each as a subtest named after the case (go test -run
 // 'TestConformance/6\.3\.2_' runs one).
-func TestConformance(t *testing.T) {
-	srv := newServer(t)
+func TestConformance(t *testing.T) { conform(t, newServer(t, false)) }
+
+// TestConformanceHTTP2 runs every case over HTTP/2 (RFC 8441), each in a
+// stream of a connection of its own.
+func TestConformanceHTTP2(t *testing.T) { conform(t, newServer(t, true)) }
+
+func conform(t *testing.T, srv server) {
 	cases := allCases()
 	work := make(chan tcase)
 	heavy := make(chan struct{}, heavyParallel)
@@ -372,7 +377,13 @@ func runCase(t *testing.T, srv server, tc tcase) {
 	deadline := time.Now().Add(timeout)
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	c, err := dial(ctx, srv.addr, srv.path, deadline, tc.offer, tc.accept)
+	dialCase := dial
+	if srv.h2 {
+		dialCase = func(ctx context.Context, _, path string, deadline time.Time, offer, accept string) (*client, error) {
+			return dialH2(ctx, srv, path, deadline, offer, accept)
+		}
+	}
+	c, err := dialCase(ctx, srv.addr, srv.path, deadline, tc.offer, tc.accept)
 	if err != nil {
 		t.Fatalf("opening handshake: %v", err)
 	}

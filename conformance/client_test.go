@@ -185,16 +185,21 @@ func dial(ctx context.Context, addr, path string, deadline time.Time, offer, acc
 		conn.Close()
 		return nil, err
 	}
+	return startClient(conn, br, accept != ""), nil
+}
+
+// startClient starts the reader of a client whose handshake is done.
+func startClient(conn net.Conn, br *bufio.Reader, deflate bool) *client {
 	c := &client{
 		conn:    conn,
 		br:      br,
 		events:  make(chan event, 4096),
 		quit:    make(chan struct{}),
 		done:    make(chan struct{}),
-		deflate: accept != "",
+		deflate: deflate,
 	}
 	go c.readLoop()
-	return c, nil
+	return c
 }
 
 // checkResponse checks the server's handshake answer (RFC 6455 section

@@ -3,6 +3,7 @@ package conformance
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 type server struct {
 	addr string
 	path string
+	h2   bool // the cases speak HTTP/2 (http2_test.go)
 }
 
 // Settings of the server under test that the cases depend on.
@@ -31,7 +33,10 @@ const (
 // newServer starts the server under test, the echo daemon's handler
 // (internal/app/echod), on a loopback port, and stops it when t ends. It is
 // the only place to change to test another handler.
-func newServer(t *testing.T) server {
+//
+// With h2 the server speaks cleartext HTTP/2 as well, and the cases open
+// their WebSockets as RFC 8441 streams.
+func newServer(t *testing.T, h2 bool) server {
 	t.Helper()
 	d := echod.New(echod.Config{
 		Path:             "/",
@@ -41,7 +46,14 @@ func newServer(t *testing.T) server {
 		Compression:      true, // declined for the cases that do not offer it
 		Logger:           slog.New(slog.DiscardHandler),
 	})
-	srv := httptest.NewServer(d.Handler())
+	srv := httptest.NewUnstartedServer(d.Handler())
+	if h2 {
+		var p http.Protocols
+		p.SetHTTP1(true)
+		p.SetUnencryptedHTTP2(true)
+		srv.Config.Protocols = &p
+	}
+	srv.Start()
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() {
 		// Every case has ended its session; Shutdown also waits for the
@@ -52,5 +64,5 @@ func newServer(t *testing.T) server {
 			t.Errorf("echod shutdown: %v", err)
 		}
 	})
-	return server{addr: strings.TrimPrefix(srv.URL, "http://"), path: "/"}
+	return server{addr: strings.TrimPrefix(srv.URL, "http://"), path: "/", h2: h2}
 }

@@ -27,11 +27,21 @@ import (
 // request without the upgrade or with another protocol version, 400 for a
 // malformed one (method, key), 403 for an origin that is not allowed.
 //
+// Over HTTP/2, Accept takes an extended CONNECT (RFC 8441) with the same
+// checks, answers 200 and runs the session over the stream; the handler
+// must be served through Handler, which keeps the stream for the session
+// after the handler returns (otherwise Accept answers 500 and returns an
+// error that wraps ErrHTTP2Handler). net/http's server accepts extended
+// CONNECT only when the process allows it: see ExtendedConnect.
+//
 // The session starts at once: with Options.OnMessage its messages may
 // arrive before Accept returns.
 func Accept(w http.ResponseWriter, r *http.Request, opts *Options) (*Session, error) {
 	if opts == nil {
 		opts = &defaultOptions
+	}
+	if r.ProtoMajor == 2 && r.Method == http.MethodConnect {
+		return acceptStream(w, r, opts) // RFC 8441: h2accept.go
 	}
 	if status, err := checkRequest(r, opts); err != nil {
 		if status == http.StatusUpgradeRequired {

@@ -125,6 +125,9 @@ func (s *Session) flush() {
 			var k int64
 			k, err = sc.batch.WriteFrom(s.conn, n)
 			n += k
+			if st, ok := s.conn.(*streamConn); ok && err == nil {
+				err = st.Flush() // an HTTP/2 stream sends a batch as a whole
+			}
 			if err == nil || k == 0 || n >= total || !errors.Is(err, os.ErrDeadlineExceeded) || s.is(flagTerminal) {
 				break
 			}

@@ -32,6 +32,9 @@ func Dial(ctx context.Context, url string, opts *Options) (*Session, error) {
 	// every phase, where a bare connection deadline gives "i/o timeout".
 	ctx, cancel := context.WithTimeout(ctx, opts.handshakeTimeout())
 	defer cancel()
+	if opts.HTTP2 != nil {
+		return dialStream(ctx, url, opts) // RFC 8441: h2dial.go
+	}
 	var r dialResponse
 	d := ws.Dialer{
 		Protocols:     opts.Subprotocols,

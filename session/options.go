@@ -29,7 +29,7 @@ import (
 //   - bounds against the session's callers: MailboxSize, MaxPendingBytes,
 //     InboundSize;
 //   - tuning: FragmentSize, ReadBufferSize, WriteCoalesce, ParkAfter;
-//   - Dial only: TLSConfig, NetDial.
+//   - Dial only: TLSConfig, NetDial, HTTP2.
 type Options struct {
 	// Handshake.
 
@@ -195,6 +195,12 @@ type Options struct {
 
 	// NetDial dials the TCP connection for Dial. Default: a net.Dialer.
 	NetDial func(ctx context.Context, network, addr string) (net.Conn, error)
+
+	// HTTP2, when set, makes Dial open the session as a stream of an
+	// HTTP/2 connection (RFC 8441) from this pool, which sessions share;
+	// TLSConfig and NetDial are then the pool's, not these. Default: nil,
+	// a TCP connection of the session's own with an HTTP/1.1 Upgrade.
+	HTTP2 *HTTP2
 }
 
 // Compression configures permessage-deflate.

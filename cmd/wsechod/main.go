@@ -6,6 +6,12 @@
 //	wsechod -addr :8443 -tls-cert c.pem -tls-key k.pem
 //	wsechod -addr 127.0.0.1:0                 a free port, printed at start
 //	wsechod -nats nats://127.0.0.1:4222       rooms shared with every daemon on that NATS
+//	wsechod -h2c                              cleartext HTTP/2 beside HTTP/1.1 (tests, proxies)
+//
+// WebSockets over HTTP/2 (RFC 8441) are on: over TLS, a browser that has
+// the page open over HTTP/2 opens its WebSockets inside that connection.
+// The start line says whether they are (rfc8441=true); GODEBUG=http2xconnect=0
+// turns them off.
 //
 // With -nats, the rooms (/room/NAME, and /broadcast) span every daemon
 // connected to the same NATS server or cluster: a message sent to a room on
@@ -43,6 +49,8 @@ import (
 
 	natsbroker "github.com/wsactor/wsactor/broker/nats"
 	"github.com/wsactor/wsactor/internal/app/echod"
+	"github.com/wsactor/wsactor/session"
+	_ "github.com/wsactor/wsactor/xconnect" // RFC 8441 in net/http's HTTP/2 server
 )
 
 func main() {
@@ -133,7 +141,7 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 		"message_timeout", cfg.MessageTimeout, "message_min_rate", cfg.MessageMinRate,
 		"max_pending_bytes", cfg.MaxPendingBytes, "max_conns", cfg.MaxConns,
 		"broadcast", cfg.Broadcast, "nats", redacted(opt.natsURL),
-		"compression", cfg.Compression)
+		"compression", cfg.Compression, "h2c", cfg.H2C, "rfc8441", session.ExtendedConnect())
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -191,6 +199,7 @@ func parseFlags(args []string, stderr io.Writer) (echod.Config, options, error) 
 	fs.StringVar(&cfg.Path, "path", echod.DefaultPath, "`path` of the echo endpoint")
 	fs.StringVar(&cfg.CertFile, "tls-cert", "", "TLS certificate `file` (PEM); with -tls-key, serve wss:// and https://")
 	fs.StringVar(&cfg.KeyFile, "tls-key", "", "TLS private key `file` (PEM)")
+	fs.BoolVar(&cfg.H2C, "h2c", false, "without TLS, also speak cleartext HTTP/2 (prior knowledge), WebSockets over it included (RFC 8441); TLS always offers HTTP/2")
 	fs.Var((*byteSize)(&cfg.MaxMessage), "max-message", "largest inbound message, in `bytes` (suffixes KiB, MiB, GiB); a bigger one is closed with 1009")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "close a session that sent nothing for this `duration` (a ping goes out at half of it)")
 	fs.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", cfg.HandshakeTimeout, "bound on receiving a request's headers from the accept, and on the opening and closing handshakes")

@@ -30,7 +30,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 const testTimeout = 10 * time.Second
 
 var allFlags = []string{
-	"addr", "path", "tls-cert", "tls-key", "max-message", "idle-timeout", "handshake-timeout",
+	"addr", "path", "tls-cert", "tls-key", "h2c", "max-message", "idle-timeout", "handshake-timeout",
 	"shutdown-timeout", "max-conns", "origin", "broadcast", "compression", "log-level", "log-json",
 	"write-timeout", "message-timeout", "message-min-rate", "max-pending-bytes",
 	"nats", "nats-name",
@@ -322,6 +322,39 @@ func TestBinary(t *testing.T) {
 		}
 		if !strings.Contains(d.stderr.String(), `"msg":"session end"`) {
 			t.Errorf("no JSON session end line:\n%s", d.stderr.String())
+		}
+	})
+
+	t.Run("HTTP/2", func(t *testing.T) {
+		// RFC 8441 is on without GODEBUG in the environment: the binary
+		// imports xconnect, which sets it before net/http reads it.
+		d := startBinary(t, bin, "-h2c")
+		pool := new(session.HTTP2)
+		defer pool.CloseIdleConnections()
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		c, err := session.Dial(ctx, d.url, &session.Options{HTTP2: pool})
+		if err != nil {
+			t.Fatalf("dial over h2c: %v; stderr:\n%s", err, d.stderr.String())
+		}
+		defer c.CloseNow()
+		if err := c.WriteContext(ctx, session.Text, []byte("over HTTP/2")); err != nil {
+			t.Fatal(err)
+		}
+		if m := <-c.Messages(); string(m.Payload) != "over HTTP/2" {
+			t.Errorf("echo %q", m.Payload)
+		}
+		if !strings.Contains(d.stderr.String(), "h2c=true rfc8441=true") {
+			t.Errorf("the start log does not say that RFC 8441 is on:\n%s", d.stderr.String())
+		}
+		resp, err := http.Get("http://" + d.addr + "/debug/vars")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), `"sessions_by_protocol": {"http2": 1}`) {
+			t.Errorf("/debug/vars does not count the HTTP/2 session:\n%s", body)
 		}
 	})
 

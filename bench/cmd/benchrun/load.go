@@ -130,6 +130,7 @@ func wsloadArgs(cfg config, sc *scenario, in *instance, label, jsonPath string) 
 		"-quiet",
 		"-label", label,
 	}
+	args = append(args, in.srv.loadArgs...)
 	switch sc.mode {
 	case modeIdle:
 		return append(args, "-hold", cfg.hold.String())

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -44,13 +45,19 @@ type server struct {
 	// cross: it runs the cross-daemon scenarios, and nothing else:
 	// daemons wsechod processes at /room/bench, on a NATS server of
 	// their own (bench/cmd/natsd) when there are more than one.
-	cross   bool
-	daemons int
-	args    func(cfg config, sc *scenario) []string
-	note    string // how it is configured, for the report
+	cross    bool
+	daemons  int
+	args     func(cfg config, sc *scenario) []string
+	loadArgs []string // more wsload flags for it
+	only     []string // the scenarios it runs in, when set
+	note     string   // how it is configured, for the report
 
 	bin string // set by build
 }
+
+// h2Scenarios are where WebSockets over HTTP/2 run beside HTTP/1.1: echo of
+// 64 B and 1 KiB on 64 sessions, and idle memory.
+var h2Scenarios = []string{"echo-64c-64B", "echo-64c-1KiB", "idle-5000c", "idle-1000c"}
 
 // servers is every server, in the order of the tables.
 var servers = []*server{
@@ -64,6 +71,26 @@ var servers = []*server{
 		noFanout:  "the fan-out scenarios run wsactor-group, on the library's session.Group",
 		args:      func(cfg config, _ *scenario) []string { return cfg.wsactorArgs },
 		note:      "wsactor's echo daemon, cmd/wsechod",
+	},
+	{
+		name:     "wsactor-h2",
+		pkg:      "./cmd/wsechod",
+		inRepo:   true,
+		proto:    "ws",
+		args:     func(cfg config, _ *scenario) []string { return append([]string{"-h2c"}, cfg.wsactorArgs...) },
+		loadArgs: []string{"-h2", "-h2-conns", "1"},
+		only:     h2Scenarios,
+		note:     "wsechod -h2c, wsload -h2 -h2-conns 1: every session an RFC 8441 stream of one cleartext HTTP/2 connection (idle: 100 streams per connection)",
+	},
+	{
+		name:     "wsactor-h2x8",
+		pkg:      "./cmd/wsechod",
+		inRepo:   true,
+		proto:    "ws",
+		args:     func(cfg config, _ *scenario) []string { return append([]string{"-h2c"}, cfg.wsactorArgs...) },
+		loadArgs: []string{"-h2", "-h2-conns", "8"},
+		only:     []string{"echo-64c-64B", "echo-64c-1KiB"},
+		note:     "as wsactor-h2, the streams spread over 8 HTTP/2 connections",
 	},
 	{
 		name:         "wsactor-group",
@@ -233,7 +260,7 @@ func (s *server) start(ctx context.Context, cfg config, t tools, sc *scenario, l
 		args = append(args, "-stats-addr", statsAddr)
 	}
 	path := "/"
-	if s.name == "wsactor" {
+	if strings.HasPrefix(s.name, "wsactor") && s.pkg == "./cmd/wsechod" {
 		path = cfg.wsactorPath
 	}
 	if sc.mode == modeBroadcast || sc.mode == modeFanout {
@@ -395,6 +422,8 @@ func (s *server) serves(cfg config, sc *scenario) (ok bool, why string) {
 		return false, ""
 	case s.cross:
 		return true, ""
+	case len(s.only) > 0 && !slices.Contains(s.only, sc.id):
+		return false, ""
 	case sc.mode == modeFanout && s.fanoutOptIn && !named(cfg, s):
 		return false, s.noFanout
 	case sc.mode == modeFanout && !s.fanout:

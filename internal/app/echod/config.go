@@ -19,8 +19,14 @@ type Config struct {
 	// leading slash is added. Default "/".
 	Path string
 
-	// CertFile and KeyFile, both set, make Serve speak TLS (wss://).
+	// CertFile and KeyFile, both set, make Serve speak TLS (wss://), with
+	// HTTP/2 offered by ALPN beside HTTP/1.1.
 	CertFile, KeyFile string
+
+	// H2C makes Serve speak cleartext HTTP/2 with prior knowledge beside
+	// HTTP/1.1 on a plain listener (for tests, and behind a proxy that
+	// speaks it). Default off.
+	H2C bool
 
 	// MaxMessage limits an inbound message; a bigger one closes the
 	// session with 1009 (message too big). Negative means no limit.

@@ -39,6 +39,7 @@ type metrics struct {
 	rejectedConns     expvar.Int // over MaxConns or during shutdown: 503
 	echoRefused       expvar.Int // echoes refused: the session closed with 1011
 	closesByCode      expvar.Map
+	sessionsByProto   expvar.Map // "http1", "http2": sessions by their handshake's HTTP version
 
 	// The message counts of the sessions that ended; the open ones are
 	// added when read.
@@ -55,6 +56,8 @@ type namedVar struct {
 // initMetrics sets up the variables and their names:
 //
 //   - sessions_open, sessions_total: sessions after their handshake
+//   - sessions_by_protocol: sessions_total by the HTTP version of the
+//     handshake, "http1" (an HTTP/1.1 Upgrade) or "http2" (RFC 8441)
 //   - messages_in, bytes_in: data messages received (payload bytes)
 //   - messages_out, bytes_out: messages handed to sessions to write, echoes
 //     and broadcast deliveries (one per receiver that accepted it)
@@ -78,6 +81,7 @@ type namedVar struct {
 func (s *Server) initMetrics() {
 	m := &s.m
 	m.closesByCode.Init()
+	m.sessionsByProto.Init()
 	sum := func(ended *expvar.Int, field func(*counters) *atomic.Int64) expvar.Func {
 		return func() any {
 			s.mu.Lock()
@@ -92,6 +96,7 @@ func (s *Server) initMetrics() {
 	m.vars = []namedVar{
 		{"sessions_open", &m.sessionsOpen},
 		{"sessions_total", &m.sessionsTotal},
+		{"sessions_by_protocol", &m.sessionsByProto},
 		{"messages_in", sum(&m.ended.msgsIn, func(c *counters) *atomic.Int64 { return &c.msgsIn })},
 		{"messages_out", sum(&m.ended.msgsOut, func(c *counters) *atomic.Int64 { return &c.msgsOut })},
 		{"bytes_in", sum(&m.ended.bytesIn, func(c *counters) *atomic.Int64 { return &c.bytesIn })},

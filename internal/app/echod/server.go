@@ -97,7 +97,10 @@ func New(cfg Config) *Server {
 //     garbage collection
 //
 // The echo endpoint comes first: a Path that names another route hides it.
-func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
+//
+// Over HTTP/2 the WebSocket endpoints take RFC 8441's extended CONNECT;
+// session.Handler keeps each stream for its session (http2.go).
+func (s *Server) Handler() http.Handler { return session.Handler(http.HandlerFunc(s.serveHTTP)) }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	switch p := r.URL.Path; {
@@ -168,6 +171,7 @@ func (s *Server) serveSession(w http.ResponseWriter, r *http.Request, opts *sess
 		s.log.Debug("handshake failed", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
 		return
 	}
+	s.countProtocol(r)
 	s.register(ss, broadcast, start)
 }
 
@@ -256,12 +260,14 @@ func (s *Server) waitIdle(ctx context.Context) error {
 }
 
 // Serve serves the Handler on ln until Shutdown, with TLS when
-// Config.CertFile and KeyFile are set; without, WebSocket upgrades are
-// accepted by the front (front.go) and the rest served by net/http. Reading
-// a request's headers is bounded by the handshake timeout from the moment
-// the connection is accepted (for a head longer than the front's 4 KiB,
-// from when net/http takes it over), and the headers by MaxHeaderBytes
-// (431 beyond). It returns
+// Config.CertFile and KeyFile are set (HTTP/2 and HTTP/1.1 by ALPN); without,
+// WebSocket upgrades are accepted by the front (front.go) and the rest
+// served by net/http: HTTP/1.1 and, with Config.H2C, cleartext HTTP/2 (the
+// front hands a connection that starts with HTTP/2's preface to net/http).
+// Reading a request's headers is bounded by the handshake timeout from the
+// moment the connection is accepted (for a head longer than the front's
+// 4 KiB, from when net/http takes it over), and the headers by
+// MaxHeaderBytes (431 beyond). It returns
 // http.ErrServerClosed after Shutdown, or the error that stopped it.
 func (s *Server) Serve(ln net.Listener) error {
 	hs := &http.Server{
@@ -270,6 +276,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		IdleTimeout:       s.cfg.IdleTimeout,
 		MaxHeaderBytes:    MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		Protocols:         s.protocols(),
 	}
 	s.mu.Lock()
 	if s.draining {

@@ -91,6 +91,8 @@ type Config struct {
 	Sample          time.Duration // ModeFanout: interval of the server stats samples; 0 takes none
 	StatsURL        string        // the server's stats endpoint, or ""
 	Insecure        bool          // wss: skip certificate verification
+	HTTP2           bool          // ws mode: each connection is an RFC 8441 stream of a shared HTTP/2 connection (h2.go)
+	HTTP2Conns      int           // with HTTP2: the HTTP/2 connections the streams share (more when 100 streams each do not hold them)
 	Label           string        // copied into the result
 
 	// Progress, when not nil, receives a progress line every second,
@@ -166,6 +168,12 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("-silent %d: only with -mode fanout", c.Silent)
 	case c.Rate < 0 || c.Rate > 0 && c.Mode != ModeFanout:
 		return fmt.Errorf("-rate %v: want 0 or more, and only with -mode fanout", c.Rate)
+	case c.HTTP2 && c.Proto != ProtoWS:
+		return fmt.Errorf("-h2: only with -proto ws")
+	case c.HTTP2 && (c.Mode == ModeFanout || c.Mode == ModeBroadcast):
+		return fmt.Errorf("-h2: only with -mode echo or idle")
+	case c.HTTP2Conns < 0:
+		return fmt.Errorf("-h2-conns %d: want 0 or more", c.HTTP2Conns)
 	case c.Mode == ModeFanout && c.Size < fanoutStamp:
 		return fmt.Errorf("-size %d: -mode fanout needs at least %d bytes (sequence number and send time)", c.Size, fanoutStamp)
 	}

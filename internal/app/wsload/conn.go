@@ -148,6 +148,11 @@ func (c *conn) dial(ctx context.Context) ([]byte, error) {
 		c.nc = nc
 		return nil, nil
 	}
+	if r.h2 != nil {
+		nc, err := r.h2.dial(ctx, c.id)
+		c.nc = nc
+		return nil, err
+	}
 	wd := r.wsDialer
 	if nd.LocalAddr != nil {
 		wd.NetDial = nd.DialContext

@@ -48,6 +48,7 @@ type runner struct {
 	addr     string
 	op       Op
 	wsDialer ws.Dialer
+	h2       *h2Pool // with Config.HTTP2
 	conns    []*conn
 	sender   *conn // broadcast: the connection that sends
 
@@ -115,6 +116,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	if cfg.Insecure {
 		r.wsDialer.TLSConfig = &tls.Config{InsecureSkipVerify: true}
+	}
+	if cfg.HTTP2 {
+		r.h2 = newH2Pool(cfg)
+		defer r.h2.close()
 	}
 	if cfg.drainTimeout == 0 {
 		r.cfg.drainTimeout = defaultDrainTimeout
