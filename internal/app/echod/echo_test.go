@@ -633,6 +633,16 @@ func TestRooms(t *testing.T) {
 			t.Fatalf("no message, want %q", tc.want)
 		}
 	}
+	// Two deliveries in room a, one in "b c"; none dropped or closed.
+	v := stats(t, s)
+	for key, want := range map[string]int64{"broadcast_delivered": 3, "broadcast_dropped": 0, "broadcast_slow_closed": 0} {
+		if got := statInt(t, v, key); got != want {
+			t.Errorf("/debug/vars %s = %d, want %d", key, got, want)
+		}
+	}
+	if _, ok := v["broadcast_slow_closed"]; !ok {
+		t.Error("/debug/vars has no broadcast_slow_closed")
+	}
 	select {
 	case m := <-a2.Messages():
 		t.Errorf("a member of room a got %q from another room", m.Payload)

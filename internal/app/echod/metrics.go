@@ -61,9 +61,12 @@ type namedVar struct {
 //   - messages_in, bytes_in: data messages received (payload bytes)
 //   - messages_out, bytes_out: messages handed to sessions to write, echoes
 //     and broadcast deliveries (one per receiver that accepted it)
+//   - broadcast_delivered: room deliveries queued to a member
 //   - broadcast_dropped: room deliveries dropped because the member's
 //     backlog was full (Config.MaxPendingBytes, or its mailbox): messages
 //     that member never gets
+//   - broadcast_slow_closed: members closed for being slow (0 with the
+//     daemon's policy, which drops; session.CloseSlow counts here)
 //   - rooms, room_members: the rooms with members on this daemon, and
 //     their members
 //   - broker_published, broker_lost, broker_remote: with Config.Broker,
@@ -105,7 +108,9 @@ func (s *Server) initMetrics() {
 		{"protocol_errors", &m.protocolErrors},
 		{"handshake_failures", &m.handshakeFailures},
 		{"rejected_conns", &m.rejectedConns},
+		{"broadcast_delivered", expvar.Func(func() any { return s.rooms.Stats().Delivered })},
 		{"broadcast_dropped", expvar.Func(func() any { return s.rooms.Stats().Dropped })},
+		{"broadcast_slow_closed", expvar.Func(func() any { return s.rooms.Stats().SlowClosed })},
 		{"rooms", expvar.Func(func() any { return s.rooms.Stats().Rooms })},
 		{"room_members", expvar.Func(func() any { return s.rooms.Stats().Members })},
 		{"broker_published", expvar.Func(func() any { return s.rooms.Stats().Published })},
