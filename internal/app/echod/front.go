@@ -216,6 +216,7 @@ func (f *front) route(c net.Conn, buf []byte, n int) {
 		s.log.Debug("handshake failed", "remote", c.RemoteAddr(), "err", err)
 		return
 	}
+	s.m.sessionsByProto.Add("http1", 1) // the front takes HTTP/1.1 upgrades only
 	s.register(ss, room != "", start)
 }
 
