@@ -107,6 +107,17 @@ func (a *Actor[T]) send(m T, now bool) bool {
 	return true
 }
 
+// Merge offers m to the last message waiting in the normal lane (not yet
+// taken by the actor), as SendMerge does, and reports whether merge folded
+// it in; when not, nothing is queued.
+func (a *Actor[T]) Merge(m T, merge func(tail *T, m T) bool) bool {
+	a.mu.Lock()
+	n := len(a.normal)
+	merged := n > 0 && merge(&a.normal[n-1], m)
+	a.mu.Unlock()
+	return merged
+}
+
 // SendMerge is Send that first offers m to the last message waiting in
 // the normal lane (not yet taken by the actor): when merge(tail, m)
 // reports true, it has folded m into *tail and nothing more is queued.

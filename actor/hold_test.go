@@ -786,3 +786,25 @@ func TestSendMerge(t *testing.T) {
 	}
 	waitIdle(t, before)
 }
+
+// Merge folds into the waiting tail only, and queues nothing otherwise.
+func TestMerge(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	w := &where{}
+	a := New[int](4, w)
+	add := func(tail *int, m int) bool { *tail += m; return true }
+	a.Hold()
+	if a.Merge(1, add) {
+		t.Fatal("Merge into an empty lane reported true")
+	}
+	a.Send(10)
+	if !a.Merge(5, add) {
+		t.Fatal("Merge into a waiting message reported false")
+	}
+	settle(t, before, w, a, 1)
+	a.RunHeld(4)
+	if got, _, _ := w.snapshot(); !slices.Equal(got, []int{15}) {
+		t.Fatalf("received %v, want [15]", got)
+	}
+	waitIdle(t, before)
+}

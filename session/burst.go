@@ -237,13 +237,16 @@ func (s *Session) writeCast(c *cast, i int, size int64) error {
 		s.pendingBytes.Add(-size)
 		return errMailboxBytes
 	}
+	m := cmd{kind: cmdCast, user: KindWrite, cast: c, from: uint16(i), to: uint16(i + 1), bytes: size, admitted: true}
+	if s.mb.Merge(m, mergeCast) {
+		return nil // the usual case in a burst: no command more to count
+	}
 	limit := int64(s.opts.mailboxSize())
 	if int64(s.outstanding.Add(1))+int64(s.out.Pending()) > limit {
 		s.outstanding.Add(-1)
 		s.pendingBytes.Add(-size)
 		return errMailboxCount
 	}
-	m := cmd{kind: cmdCast, user: KindWrite, cast: c, from: uint16(i), to: uint16(i + 1), bytes: size, admitted: true}
 	merged, ok := s.mb.SendMerge(m, mergeCast, retainCast)
 	switch {
 	case merged:
