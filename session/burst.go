@@ -26,7 +26,9 @@ import (
 //
 // The delay this adds is the handler's: a broadcast goes out once the
 // handler returns from the read's last message (at most heldMessages
-// messages), as the handler's own answers do. Whatever may wait for a held
+// messages), as the handler's own answers do; when a read filled the
+// reader's buffer, the burst goes on over the next reads until one would
+// wait, or it holds spanBytes (process, rawRead). Whatever may wait for a held
 // member ends the hold at once: a command with a reply channel, a Close
 // (send uses actor.SendNow), and the urgent lane (timers, the reader's
 // events).
