@@ -358,22 +358,7 @@ func TestAcceptConnKeepsPipelinedFrames(t *testing.T) {
 					b = b[n:]
 				}
 			}()
-			res := <-accepted
-			if res.err != nil {
-				t.Fatalf("AcceptConn: %v", res.err)
-			}
-			endSession(t, res.s)
-			br := bufio.NewReader(conn)
-			resp, err := http.ReadResponse(br, nil)
-			if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-				t.Fatalf("handshake: %v, %v", resp, err)
-			}
-			p := &rawPeer{conn: conn, src: br, client: true}
-			for i := range 3 {
-				if f := p.mustRead(t); string(f.payload) != fmt.Sprint("pipelined ", i) {
-					t.Fatalf("echo %d: %v", i, f)
-				}
-			}
+			expectPipelinedEchoes(t, "AcceptConn", <-accepted, conn)
 		})
 	}
 }
@@ -441,23 +426,30 @@ func TestAcceptConnBuffered(t *testing.T) {
 			if _, err := conn.Write(b); err != nil {
 				t.Fatal(err)
 			}
-			res := <-accepted
-			if res.err != nil {
-				t.Fatalf("AcceptConnBuffered: %v", res.err)
-			}
-			endSession(t, res.s)
-			br := bufio.NewReader(conn)
-			resp, err := http.ReadResponse(br, nil)
-			if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-				t.Fatalf("handshake: %v, %v", resp, err)
-			}
-			p := &rawPeer{conn: conn, src: br, client: true}
-			for i := range 3 {
-				if f := p.mustRead(t); string(f.payload) != fmt.Sprint("pipelined ", i) {
-					t.Fatalf("echo %d: %v", i, f)
-				}
-			}
+			expectPipelinedEchoes(t, "AcceptConnBuffered", <-accepted, conn)
 		})
+	}
+}
+
+// expectPipelinedEchoes checks what a session accepted by how (res) did
+// with the three frames the client pipelined behind its request on conn:
+// the handshake's 101, then the three echoed in order.
+func expectPipelinedEchoes(t *testing.T, how string, res accepted1, conn net.Conn) {
+	t.Helper()
+	if res.err != nil {
+		t.Fatalf("%s: %v", how, res.err)
+	}
+	endSession(t, res.s)
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("handshake: %v, %v", resp, err)
+	}
+	p := &rawPeer{conn: conn, src: br, client: true}
+	for i := range 3 {
+		if f := p.mustRead(t); string(f.payload) != fmt.Sprint("pipelined ", i) {
+			t.Fatalf("echo %d: %v", i, f)
+		}
 	}
 }
 

@@ -235,19 +235,16 @@ func (s *Session) writeCast(c *cast, i int, size int64) error {
 	if s.mb.Stopped() {
 		return s.endErr()
 	}
-	if q := s.pendingBytes.Add(size); q > size && q > s.opts.maxPendingBytes() {
-		s.pendingBytes.Add(-size)
-		return errMailboxBytes
+	if err := s.admitBytes(size); err != nil {
+		return err
 	}
 	m := cmd{kind: cmdCast, user: KindWrite, cast: c, from: uint16(i), to: uint16(i + 1), bytes: size, admitted: true}
 	if s.mb.Merge(m, mergeCast) {
 		return nil // the usual case in a burst: no command more to count
 	}
-	limit := int64(s.opts.mailboxSize())
-	if int64(s.outstanding.Add(1))+int64(s.out.Pending()) > limit {
-		s.outstanding.Add(-1)
+	if err := s.admitCount(); err != nil {
 		s.pendingBytes.Add(-size)
-		return errMailboxCount
+		return err
 	}
 	merged, ok := s.mb.SendMerge(m, mergeCast, retainCast)
 	switch {

@@ -223,24 +223,41 @@ func (s *Session) admit(c *cmd) error {
 		}
 		return nil
 	}
-	// Completions waiting in the outbox for a caller who does not drain
-	// his channel count too: otherwise such a caller grows them without
-	// bound.
+	if err := s.admitCount(); err != nil {
+		return err
+	}
+	if err := s.admitBytes(c.cost()); err != nil {
+		s.outstanding.Add(-1)
+		return err
+	}
+	c.admitted = true
+	return nil
+}
+
+// admitCount counts one more command against Options.MailboxSize, or
+// refuses it. Completions waiting in the outbox for a caller who does not
+// drain his channel count too: otherwise such a caller grows them without
+// bound.
+func (s *Session) admitCount() error {
 	limit := int64(s.opts.mailboxSize())
 	if int64(s.outstanding.Add(1))+int64(s.out.Pending()) > limit {
 		s.outstanding.Add(-1)
 		return errMailboxCount
 	}
-	if n := c.cost(); n > 0 {
-		// One message larger than the bound is taken when nothing else
-		// waits: the bound is on the backlog, not on a message's size.
-		if q := s.pendingBytes.Add(n); q > n && q > s.opts.maxPendingBytes() {
-			s.pendingBytes.Add(-n)
-			s.outstanding.Add(-1)
-			return errMailboxBytes
-		}
+	return nil
+}
+
+// admitBytes counts n more payload bytes against Options.MaxPendingBytes,
+// or refuses them. One message larger than the bound is taken when nothing
+// else waits: the bound is on the backlog, not on a message's size.
+func (s *Session) admitBytes(n int64) error {
+	if n <= 0 {
+		return nil
 	}
-	c.admitted = true
+	if q := s.pendingBytes.Add(n); q > n && q > s.opts.maxPendingBytes() {
+		s.pendingBytes.Add(-n)
+		return errMailboxBytes
+	}
 	return nil
 }
 

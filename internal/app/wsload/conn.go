@@ -114,25 +114,35 @@ func (c *conn) run(ctx context.Context) {
 	c.release()
 }
 
+// dialTurn waits for connection id's turn in cfg's ramp (which began at
+// base), then for a place in sem, the dials allowed at once; the caller
+// gives the place back once it has dialed.
+func dialTurn(ctx context.Context, cfg *Config, id int, base time.Time, sem chan struct{}) error {
+	if cfg.Ramp > 0 && id > 0 {
+		at := time.Duration(int64(cfg.Ramp) * int64(id) / int64(cfg.Conns))
+		t := time.NewTimer(at - time.Since(base))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+	}
+	select {
+	case sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // dial waits for the connection's turn in the ramp, then dials and, in ws
 // mode, does the opening handshake. It returns any bytes the server sent
 // right after its handshake response.
 func (c *conn) dial(ctx context.Context) ([]byte, error) {
 	r := c.r
-	if r.cfg.Ramp > 0 && c.id > 0 {
-		at := time.Duration(int64(r.cfg.Ramp) * int64(c.id) / int64(r.cfg.Conns))
-		t := time.NewTimer(at - time.Since(r.base))
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
-		}
-	}
-	select {
-	case r.dialSem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	if err := dialTurn(ctx, &r.cfg, c.id, r.base, r.dialSem); err != nil {
+		return nil, err
 	}
 	defer func() { <-r.dialSem }()
 

@@ -840,20 +840,8 @@ func (m *member) run(ctx context.Context) {
 // dial is conn.dial for a member.
 func (m *member) dial(ctx context.Context) ([]byte, error) {
 	f := m.f
-	if f.cfg.Ramp > 0 && m.id > 0 {
-		at := time.Duration(int64(f.cfg.Ramp) * int64(m.id) / int64(f.cfg.Conns))
-		t := time.NewTimer(at - time.Since(f.base))
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
-		}
-	}
-	select {
-	case f.dialSem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	if err := dialTurn(ctx, &f.cfg, m.id, f.base, f.dialSem); err != nil {
+		return nil, err
 	}
 	defer func() { <-f.dialSem }()
 	if f.tcp {
